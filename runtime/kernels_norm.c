@@ -1,0 +1,8 @@
+/* kernels_norm.c — the norm kernel family (to be filled in). */
+#include "kernel.h"
+
+static const struct ogq_kernel kernels[] = {
+    {0},
+};
+
+const struct ogq_kernel_family ogq_family_norm = {"norm", kernels, 0};

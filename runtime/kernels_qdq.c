@@ -1,0 +1,8 @@
+/* kernels_qdq.c — the qdq kernel family (to be filled in). */
+#include "kernel.h"
+
+static const struct ogq_kernel kernels[] = {
+    {0},
+};
+
+const struct ogq_kernel_family ogq_family_qdq = {"qdq", kernels, 0};
