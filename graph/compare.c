@@ -1,9 +1,11 @@
 /* compare.c — structural equality of two models, for round-trip tests and tools. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph_impl.h"
+#include "onnx.pb-c.h"
 
 static bool differ(char *why, size_t size, const char *fmt, ...)
 {
@@ -24,6 +26,24 @@ static bool str_eq(const char *a, const char *b)
 static const char *vname(const struct ogq_value *v)
 {
     return v ? v->name : "";
+}
+
+/* Opaque attributes (subgraphs, tensor lists, type protos) live only in their loaded
+ * AttributeProto: compare the serialized bytes. */
+static bool src_equal(const void *a, const void *b)
+{
+    if (!a || !b)
+        return a == b;
+    const ProtobufCMessage *ma = a, *mb = b;
+    size_t na = protobuf_c_message_get_packed_size(ma);
+    if (na != protobuf_c_message_get_packed_size(mb))
+        return false;
+    uint8_t *ba = malloc(na ? na : 1), *bb = malloc(na ? na : 1);
+    bool eq = ba && bb && protobuf_c_message_pack(ma, ba) == na &&
+              protobuf_c_message_pack(mb, bb) == na && memcmp(ba, bb, na) == 0;
+    free(ba);
+    free(bb);
+    return eq;
 }
 
 static bool attr_equal(const struct ogq_attr *a, const struct ogq_attr *b)
@@ -49,7 +69,7 @@ static bool attr_equal(const struct ogq_attr *a, const struct ogq_attr *b)
                 return false;
         return true;
     default:
-        return true; /* opaque kinds are compared by the round-trip tests through ORT */
+        return src_equal(a->src, b->src);
     }
 }
 

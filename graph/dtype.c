@@ -55,10 +55,11 @@ bool ogq_dtype_storage_bytes(int dtype, int64_t numel, size_t *out)
     int bits = ogq_dtype_bits(dtype);
     if (bits == 0 || numel < 0)
         return false;
-    size_t total_bits;
-    if (!ogq_mul_size((size_t)numel, (size_t)bits, &total_bits))
-        return false;
-    *out = total_bits / 8 + (total_bits % 8 != 0);
+    if (bits >= 8) /* whole bytes per element */
+        return ogq_mul_size((size_t)numel, (size_t)bits / 8, out);
+    /* Sub-byte types: 8 / bits elements per byte, the last byte padded. */
+    size_t per_byte = (size_t)(8 / bits);
+    *out = (size_t)numel / per_byte + ((size_t)numel % per_byte != 0);
     return true;
 }
 

@@ -330,11 +330,43 @@ enum ogq_status ogq_graph_add_value(struct ogq_graph *g, const char *name, struc
     return OGQ_OK;
 }
 
+enum ogq_status ogq_graph_add_input(struct ogq_graph *g, struct ogq_value *v,
+                                    struct ogq_error *err)
+{
+    if (v->producer || v->is_graph_input)
+        return ogq_error_set(err, OGQ_ERR_INTERNAL,
+                             "value '%s' cannot become a graph input: it has a producer or is one",
+                             v->name);
+    if (!OGQ_ARRAY_PUSH(g->inputs, g->n_inputs, g->cap_inputs, v))
+        return OGQ_NOMEM(err);
+    v->is_graph_input = true;
+    return OGQ_OK;
+}
+
+enum ogq_status ogq_graph_add_output(struct ogq_graph *g, struct ogq_value *v,
+                                     struct ogq_error *err)
+{
+    if (!OGQ_ARRAY_PUSH(g->outputs, g->n_outputs, g->cap_outputs, v))
+        return OGQ_NOMEM(err);
+    v->is_graph_output = true;
+    return OGQ_OK;
+}
+
 void ogq_graph_unique_name(struct ogq_graph *g, const char *base, char *buf, size_t size)
 {
+    if (size == 0)
+        return;
     snprintf(buf, size, "%s", base);
-    while (ogq_graph_value(g, buf) || !*buf)
-        snprintf(buf, size, "%s_%llu", base, (unsigned long long)++g->name_counter);
+    while (!*buf || ogq_graph_value(g, buf)) {
+        /* Shorten the base rather than the suffix, or a long base would make every
+         * candidate the same truncated name (and this loop endless). */
+        char suffix[32];
+        int n = snprintf(suffix, sizeof suffix, "_%llu", (unsigned long long)++g->name_counter);
+        size_t keep = strlen(base);
+        if (keep + (size_t)n + 1 > size)
+            keep = size > (size_t)n + 1 ? size - (size_t)n - 1 : 0;
+        snprintf(buf, size, "%.*s%s", (int)keep, base, suffix);
+    }
 }
 
 enum ogq_status ogq_value_set_type(struct ogq_value *v, enum ogq_dtype dtype, int rank,

@@ -220,7 +220,17 @@ size_t ogq_node_present_inputs(const struct ogq_node *node);
 enum ogq_status ogq_graph_add_value(struct ogq_graph *g, const char *name,
                                     struct ogq_value **out, struct ogq_error *err);
 
-/* Writes a name not yet used in the graph, derived from `base`, into `buf`. */
+/* Appends `v` to the graph's declared inputs (it must have no producer and not be an
+ * input already). Initializers may be inputs too (IR < 4 style, or overridable defaults). */
+enum ogq_status ogq_graph_add_input(struct ogq_graph *g, struct ogq_value *v,
+                                    struct ogq_error *err);
+
+/* Appends `v` to the graph's outputs (a value may be listed more than once). */
+enum ogq_status ogq_graph_add_output(struct ogq_graph *g, struct ogq_value *v,
+                                     struct ogq_error *err);
+
+/* Writes a name not yet used in the graph, derived from `base`, into `buf` (`size` of at
+ * least 32 bytes; a long base is shortened to make room for a numeric suffix). */
 void ogq_graph_unique_name(struct ogq_graph *g, const char *base, char *buf, size_t size);
 
 /* Sets the tensor type of `v` (copies `type`), marking it changed for save. */

@@ -212,15 +212,21 @@ static void pack_int32_field(int dtype, const int32_t *src, size_t count, uint8_
     }
 }
 
-static enum ogq_status decode_typed(const Onnx__TensorProto *tp, const char *tname,
-                                    struct ogq_tensor *t, struct ogq_error *err)
+/* Decodes the typed data fields (float_data, int32_data, ...) into a new tensor. The
+ * number of stored values is checked against dims before anything is allocated, so a
+ * tiny file cannot make us allocate for a huge claimed shape. */
+static enum ogq_status decode_typed(const Onnx__TensorProto *tp, const char *tname, int dtype,
+                                    int rank, const int64_t *dims, int64_t numel64,
+                                    struct ogq_tensor **out, struct ogq_error *err)
 {
-    int dtype = t->dtype;
     size_t have = 0, want = 0;
     const void *src = NULL;
     size_t elem = 0;
     bool int32_field = false;
-    size_t numel = (size_t)t->numel;
+    size_t nbytes = 0;
+    if (dtype != OGQ_DTYPE_STRING && !ogq_dtype_storage_bytes(dtype, numel64, &nbytes))
+        return ogq_error_set(err, OGQ_ERR_FORMAT, "tensor '%s': byte size overflows", tname);
+    size_t numel = (size_t)numel64;
     switch (dtype) {
     case OGQ_DTYPE_FLOAT:
     case OGQ_DTYPE_COMPLEX64:
@@ -247,7 +253,7 @@ static enum ogq_status decode_typed(const Onnx__TensorProto *tp, const char *tna
     default:
         int32_field = true;
         have = tp->n_int32_data;
-        want = ogq_dtype_bits(dtype) < 8 ? t->nbytes : numel;
+        want = ogq_dtype_bits(dtype) < 8 ? nbytes : numel;
         break;
     }
     size_t total_fields = tp->n_float_data + tp->n_double_data + tp->n_int64_data +
@@ -260,11 +266,14 @@ static enum ogq_status decode_typed(const Onnx__TensorProto *tp, const char *tna
         if (have == 0)
             return ogq_error_set(err, OGQ_ERR_FORMAT,
                                  "tensor '%s': has no data for %lld elements", tname,
-                                 (long long)t->numel);
+                                 (long long)numel64);
         return ogq_error_set(err, OGQ_ERR_FORMAT,
                              "tensor '%s': has %zu stored values but dims x %s need %zu", tname,
                              have, ogq_dtype_name(dtype), want);
     }
+    struct ogq_tensor *t = NULL;
+    OGQ_TRY(ogq_tensor_new(tname, dtype, rank, dims, &t, err));
+    *out = t; /* freed by the caller on failure */
     uint8_t *dst = ogq_tensor_data(t);
     if (dtype == OGQ_DTYPE_STRING) {
         for (size_t i = 0; i < numel; i++) {
@@ -338,9 +347,7 @@ static enum ogq_status decode_tensor(struct load_ctx *c, Onnx__TensorProto *tp,
         st = ogq_tensor_new_view(tname, dtype, rank, tp->dims, buf, 0, need, &t, err);
         ogq_buffer_unref(buf);
     } else {
-        st = ogq_tensor_new(tname, dtype, rank, tp->dims, &t, err);
-        if (st == OGQ_OK)
-            st = decode_typed(tp, tname, t, err);
+        st = decode_typed(tp, tname, dtype, rank, tp->dims, numel, &t, err);
     }
     if (st == OGQ_OK && tp->doc_string) {
         t->doc_string = strdup(tp->doc_string);
@@ -618,6 +625,44 @@ static enum ogq_status visit_subgraph(struct ref_ctx *r, const Onnx__GraphProto 
     return st;
 }
 
+/* ---------------------------------------------------------------- unknown fields */
+
+/* protobuf-c accepts an over-long encoding of field number 0 ("80 00") and keeps it as an
+ * unknown field, but writes it back in the short form, which no parser (itself included)
+ * accepts. Such a file is not valid protobuf: find it so the load fails instead of the
+ * save producing an unreadable file. Returns the name of the message holding one, or NULL.
+ * Recursion is bounded: protobuf-c already recursed this deep to unpack the message. */
+static const char *find_field_zero(const ProtobufCMessage *msg)
+{
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields[i].tag == 0)
+            return msg->descriptor->name;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *base = (const char *)msg;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id)
+            continue; /* another member of the oneof is set */
+        const char *found = NULL;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(const void *)(base + f->offset);
+            for (size_t k = 0; k < n && !found; k++)
+                found = find_field_zero(arr[k]);
+        } else {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(const void *)(base + f->offset);
+            if (sub)
+                found = find_field_zero(sub);
+        }
+        if (found)
+            return found;
+    }
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- graph */
 
 static enum ogq_status value_for_info(struct ogq_graph *g, const Onnx__ValueInfoProto *vi,
@@ -858,6 +903,12 @@ static enum ogq_status load_unpacked(const uint8_t *data, size_t size, const cha
     if (!mp)
         return ogq_error_set(err, OGQ_ERR_FORMAT,
                              "not a valid ONNX model (not protobuf, truncated, or fields of the wrong type)");
+    const char *bad_msg = find_field_zero(&mp->base);
+    if (bad_msg) {
+        onnx__model_proto__free_unpacked(mp, NULL);
+        return ogq_error_set(err, OGQ_ERR_FORMAT,
+                             "not a valid ONNX model: field number 0 in %s", bad_msg);
+    }
     struct ogq_model *m;
     enum ogq_status st = ogq_model_new(&m, err);
     if (st != OGQ_OK) {
@@ -952,6 +1003,9 @@ enum ogq_status ogq_tensor_load_pb(const char *path, struct ogq_tensor **out,
         tp = onnx__tensor_proto__unpack(NULL, file->size, file->data);
         if (!tp)
             st = ogq_error_set(err, OGQ_ERR_FORMAT, "not a valid ONNX TensorProto");
+        else if (find_field_zero(&tp->base))
+            st = ogq_error_set(err, OGQ_ERR_FORMAT,
+                               "not a valid ONNX TensorProto: field number 0");
     }
     ogq_buffer_unref(file);
     if (st == OGQ_OK) {

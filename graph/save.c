@@ -349,7 +349,8 @@ static Onnx__ModelProto *build_model(struct save_ctx *c, const struct ogq_model 
         *mp = *(const Onnx__ModelProto *)m->proto; /* functions, training info, docs */
     else
         onnx__model_proto__init(mp);
-    mp->has_ir_version = 1;
+    /* 0 means the loaded file had none (the loader refuses an explicit value below 1). */
+    mp->has_ir_version = m->ir_version != 0;
     mp->ir_version = m->ir_version;
     mp->producer_name = opt_str(m->producer_name);
     mp->producer_version = opt_str(m->producer_version);
@@ -565,6 +566,10 @@ out:
 enum ogq_status ogq_model_save(const struct ogq_model *m, const char *path,
                                const struct ogq_save_options *opts, struct ogq_error *err)
 {
+    struct ogq_error local_err;
+    if (!err) /* the code below reads err->code after failures */
+        err = &local_err;
+    ogq_error_clear(err);
     struct ogq_save_options defaults;
     if (!opts) {
         ogq_save_options_init(&defaults);
@@ -610,6 +615,10 @@ enum ogq_status ogq_model_save(const struct ogq_model *m, const char *path,
 enum ogq_status ogq_tensor_save_pb(const struct ogq_tensor *t, const char *path,
                                    struct ogq_error *err)
 {
+    struct ogq_error local_err;
+    if (!err)
+        err = &local_err;
+    ogq_error_clear(err);
     struct save_ctx c = {.err = err};
     Onnx__TensorProto *tp = build_tensor(&c, t);
     enum ogq_status st = OGQ_OK;

@@ -698,3 +698,71 @@ enum ogq_status ogq_executor_run(struct ogq_executor *e, const struct ogq_tensor
         release_all(e);
     return st;
 }
+
+/* ---------------------------------------------------------------- single node */
+
+enum ogq_status ogq_eval_node(const struct ogq_model *model, const struct ogq_node *node,
+                              const struct ogq_rt_tensor *const *inputs,
+                              struct ogq_rt_tensor *outputs, struct ogq_error *err)
+{
+    int64_t opset = ogq_model_opset(model, node->domain);
+    if (opset == 0 && !*node->domain)
+        opset = 1;
+    char why[256];
+    const struct ogq_kernel *k = ogq_registry_find(node->domain, node->op_type, opset, why,
+                                                   sizeof why);
+    if (!k || node->has_subgraphs)
+        return ogq_error_set(err, OGQ_ERR_UNSUPPORTED, "node '%s' (%s): %s", node->name,
+                             node->op_type, k ? "has subgraphs" : why);
+    void *params = NULL;
+    if (k->prepare)
+        OGQ_TRY(k->prepare(node, opset, &params, err));
+    struct ogq_rt_tensor **outs = calloc(node->n_outputs ? node->n_outputs : 1, sizeof *outs);
+    if (!outs) {
+        if (k->release && params)
+            k->release(params);
+        return OGQ_NOMEM(err);
+    }
+    for (size_t i = 0; i < node->n_outputs; i++) {
+        memset(&outputs[i], 0, sizeof outputs[i]);
+        outs[i] = node->outputs[i] ? &outputs[i] : NULL;
+    }
+    struct ogq_kernel_ctx ctx = {
+        .node = node, .opset = opset, .params = params,
+        .inputs = inputs, .n_inputs = node->n_inputs,
+        .outputs = outs, .n_outputs = node->n_outputs,
+        .threads = 1, .err = err,
+    };
+    void *scratch = NULL;
+    enum ogq_status st = k->infer(&ctx);
+    for (size_t i = 0; st == OGQ_OK && i < node->n_outputs; i++) {
+        if (!outs[i])
+            continue;
+        outs[i]->data = malloc(outs[i]->nbytes ? outs[i]->nbytes : 1);
+        if (!outs[i]->data)
+            st = OGQ_NOMEM(err);
+        else if (i == 0 && k->output0_aliases_input0 && outs[i]->nbytes)
+            memcpy(outs[i]->data, inputs[0]->data, outs[i]->nbytes);
+    }
+    if (st == OGQ_OK && k->workspace) {
+        ctx.scratch_size = k->workspace(&ctx);
+        if (ctx.scratch_size) {
+            scratch = aligned_alloc(ALIGN, (ctx.scratch_size + ALIGN - 1) / ALIGN * ALIGN);
+            if (!scratch)
+                st = OGQ_NOMEM(err);
+            ctx.scratch = scratch;
+        }
+    }
+    if (st == OGQ_OK && k->run)
+        st = k->run(&ctx);
+    free(scratch);
+    if (k->release && params)
+        k->release(params);
+    if (st != OGQ_OK)
+        for (size_t i = 0; i < node->n_outputs; i++) {
+            free(outputs[i].data);
+            outputs[i].data = NULL;
+        }
+    free(outs);
+    return st;
+}

@@ -107,6 +107,13 @@ enum ogq_status ogq_executor_override(struct ogq_executor *e, const struct ogq_v
 enum ogq_status ogq_executor_transform(struct ogq_executor *e, const struct ogq_value *value,
                                        ogq_transform_fn fn, void *user, struct ogq_error *err);
 
+/* Evaluates one node of `model` on `inputs` (borrowed, one per node input, NULL for omitted)
+ * outside any plan — used by constant folding. Fills `outputs` (one per node output) with
+ * data the caller frees with free(). OGQ_ERR_UNSUPPORTED when no kernel handles the node. */
+enum ogq_status ogq_eval_node(const struct ogq_model *model, const struct ogq_node *node,
+                              const struct ogq_rt_tensor *const *inputs,
+                              struct ogq_rt_tensor *outputs, struct ogq_error *err);
+
 /* Peak bytes of intermediate buffers held at once so far (for reports and benchmarks). */
 size_t ogq_executor_peak_bytes(const struct ogq_executor *e);
 

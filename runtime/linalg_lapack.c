@@ -38,3 +38,10 @@ void ogq_dsyrk_lower_t(int64_t n, int64_t k, double alpha, const double *a, doub
     cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (blasint)n, (blasint)k, alpha, a,
                 (blasint)n, beta, c, (blasint)n);
 }
+
+void ogq_ssyrk_lower_n(int64_t n, int64_t k, float alpha, const float *a, int64_t lda, float beta,
+                       float *c)
+{
+    cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, (blasint)n, (blasint)k, alpha, a,
+                (blasint)lda, beta, c, (blasint)n);
+}

@@ -25,6 +25,10 @@ int ogq_dtrtri_lower(int64_t n, double *a);
  * triangle of C (float). */
 void ogq_ssyrk_lower_t(int64_t n, int64_t k, float alpha, const float *a, float beta, float *c);
 
+/* C[n×n] = alpha * A Aᵀ + beta * C for A [n×k] row-major (row stride lda), lower triangle. */
+void ogq_ssyrk_lower_n(int64_t n, int64_t k, float alpha, const float *a, int64_t lda, float beta,
+                       float *c);
+
 /* Same in double with a float input converted by the caller. */
 void ogq_dsyrk_lower_t(int64_t n, int64_t k, double alpha, const double *a, double beta,
                        double *c);

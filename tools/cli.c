@@ -86,6 +86,14 @@ const char *cli_value(struct cli_args *a, const char *opt)
     return a->argv[a->i++];
 }
 
+bool cli_no_value(struct cli_args *a, const char *opt)
+{
+    if (!a->inline_value)
+        return true;
+    cli_usage_error(a->cmd, "option %s takes no value", opt);
+    return false;
+}
+
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
                    int64_t *out)
 {

@@ -56,6 +56,10 @@ bool cli_is_option(const char *arg);
  * error and returns NULL if there is none. */
 const char *cli_value(struct cli_args *a, const char *opt);
 
+/* For options that take no value: prints a usage error and returns false when one was
+ * given inline ("--json=1"). */
+bool cli_no_value(struct cli_args *a, const char *opt);
+
 /* Strict numeric parsing: whole string, range-checked. Print a usage error on failure. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi,
                    int64_t *out);

@@ -26,11 +26,17 @@ int cmd_convert(int argc, char **argv)
     char name[64];
     for (const char *arg; (arg = cli_next(&a, name, sizeof name));) {
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             fputs(help, stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(arg, "--external-data") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             opts.external = OGQ_EXTERNAL_ALWAYS;
         } else if (strcmp(arg, "--no-external-data") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             opts.external = OGQ_EXTERNAL_NEVER;
         } else if (strcmp(arg, "--external-data-name") == 0) {
             if (!(opts.external_name = cli_value(&a, arg)))

@@ -296,9 +296,13 @@ int cmd_inspect(int argc, char **argv)
     char name[64];
     for (const char *arg; (arg = cli_next(&a, name, sizeof name));) {
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             fputs(help, stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(arg, "--json") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             json = true;
         } else if (cli_is_option(arg)) {
             return cli_usage_error("inspect", "unknown option '%s'", arg);

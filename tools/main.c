@@ -5,6 +5,9 @@
 #include "cli.h"
 #include "ogq_version.h"
 
+int cmd_run(int argc, char **argv); /* cmd_run.c */
+int cmd_quantize(int argc, char **argv); /* cmd_quantize.c */
+
 static const char usage[] =
     "usage: onnx-gptq <command> [options]\n"
     "\n"
@@ -13,6 +16,10 @@ static const char usage[] =
     "commands:\n"
     "  inspect MODEL [--json]          summarize a model\n"
     "  convert IN OUT [--external-data] load and save a model (round trip)\n"
+    "  quantize MODEL --calib DATA -o OUT [options]\n"
+    "                                  GPTQ low-bit weights (see quantize --help)\n"
+    "  run MODEL --input DATA [--output OUT.npz]\n"
+    "                                  run a model on the CPU runtime over input data\n"
     "\n"
     "options:\n"
     "  -h, --help       show this help (or 'onnx-gptq COMMAND --help')\n"
@@ -29,6 +36,8 @@ struct command {
 static const struct command commands[] = {
     {"inspect", cmd_inspect},
     {"convert", cmd_convert},
+    {"run", cmd_run},
+    {"quantize", cmd_quantize},
 };
 
 int main(int argc, char **argv)
