@@ -12,7 +12,8 @@
 
 bool ogq_value_is_constant(const struct ogq_model *m, const struct ogq_value *v)
 {
-    return v->initializer && (!v->is_graph_input || m->ir_version < 4);
+    (void)m;
+    return v->initializer != NULL;
 }
 
 static bool native_dtype(enum ogq_dtype d)

@@ -9,8 +9,9 @@
  * same way. Skipped: nodes producing graph outputs, inputs or outputs in a dtype the runtime
  * converts (float16/bfloat16/double — folding would change their stored type), and results
  * much larger than their inputs (Expand/Tile/ConstantOfShape blow-ups). Unused initializers
- * are removed afterwards. Initializers that are also graph inputs count as constants only
- * for IR version < 4 (where every initializer had to be listed as an input).
+ * are removed afterwards. Initializers that are also listed as graph inputs (every IR < 4
+ * model, and exports with keep_initializers_as_inputs) count as constants: they are the
+ * model's weights, and a quantized model cannot take float replacements for them anyway.
  */
 #ifndef OGQ_CONST_FOLD_H
 #define OGQ_CONST_FOLD_H

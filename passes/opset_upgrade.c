@@ -27,6 +27,7 @@
 
 #include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,12 +36,21 @@
 #include <strings.h>
 
 #include "onnx.pb-c.h"
+#include "util/array.h"
 #include "util/strmap.h"
 
 /* Element type and rank of a value; 0 / -1 when unknown. */
 struct fact {
     int dtype;
     int rank;
+};
+
+/* An INT64 list initializer made by the pass, reused for equal lists (many Unsqueeze/Slice
+ * nodes need the same axes). */
+struct int_const {
+    struct ogq_value *v;
+    int64_t *vals;
+    size_t n;
 };
 
 struct up {
@@ -53,6 +63,8 @@ struct up {
     char *log; /* refusals collected by the dry run, "; "-separated */
     size_t log_len, log_cap;
     size_t n_refused;
+    struct int_const *ints; /* made so far */
+    size_t n_ints, cap_ints;
     struct ogq_error *err;
 };
 
@@ -116,12 +128,15 @@ static enum ogq_status log_append(struct up *u, const char *s)
     return OGQ_OK;
 }
 
-/* Records that `n` cannot be converted. In the dry run this is logged and the caller
- * goes on with the next node; in the rewrite pass it cannot happen (the dry run saw the
- * same node) and is reported as a bug. */
+/* Records that `n` (NULL: the model) cannot be converted. In the dry run this is logged
+ * and the caller goes on with the next node; in the rewrite pass it cannot happen (the dry
+ * run saw the same node) and is reported as a bug. */
+static enum ogq_status refuse(struct up *u, const struct ogq_node *n, const char *fmt, ...)
 #if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 3, 4)))
 #endif
+    ;
+
 static enum ogq_status refuse(struct up *u, const struct ogq_node *n, const char *fmt, ...)
 {
     char why[512];
@@ -131,11 +146,14 @@ static enum ogq_status refuse(struct up *u, const struct ogq_node *n, const char
     va_end(ap);
     if (!u->dry)
         return ogq_error_set(u->err, OGQ_ERR_INTERNAL,
-                             "opset upgrade: node '%s' (%s) refused after the check pass: %s",
-                             label(n), n->op_type, why);
+                             "opset upgrade: node '%s' refused after the check pass: %s",
+                             n ? label(n) : "(model)", why);
     char line[1024];
-    snprintf(line, sizeof line, "%snode '%s' (%s, opset %lld): %s", u->n_refused ? "; " : "",
-             label(n), n->op_type, (long long)u->from, why);
+    if (n)
+        snprintf(line, sizeof line, "%snode '%s' (%s, opset %lld): %s", u->n_refused ? "; " : "",
+                 label(n), n->op_type, (long long)u->from, why);
+    else
+        snprintf(line, sizeof line, "%smodel: %s", u->n_refused ? "; " : "", why);
     OGQ_TRY(log_append(u, line));
     u->n_refused++;
     return OGQ_ERR_UNSUPPORTED;
@@ -315,6 +333,7 @@ static bool name_in(const char *op, const char *const *list)
 }
 
 /* Output 0 has the element type and rank of input 0. */
+/* clang-format off */
 static const char *const SAME_AS_INPUT[] = {
     "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "AveragePool",
     "BatchNormalization", "Ceil", "Celu", "Clip", "Conv", "ConvTranspose", "Cos", "Cosh",
@@ -327,11 +346,12 @@ static const char *const SAME_AS_INPUT[] = {
     "SpaceToDepth", "Sqrt", "Tan", "Tanh", "ThresholdedRelu", "Tile", "Transpose", "Trilu",
     "Upsample", NULL};
 /* Multidirectional broadcasting, element type of input 0. */
-static const char *const BROADCAST_SAME[] = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max",
-                                             "Min", "Sum", "Mean", "BitShift", NULL};
+static const char *const BROADCAST_SAME[] = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "BitShift", NULL};
 /* Broadcasting comparisons and logic: BOOL. */
-static const char *const BROADCAST_BOOL[] = {"Equal", "Less", "Greater", "LessOrEqual",
-                                             "GreaterOrEqual", "And", "Or", "Xor", NULL};
+static const char *const BROADCAST_BOOL[] = {
+    "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", NULL};
+/* clang-format on */
 
 static int max_rank(const struct up *u, const struct ogq_node *n, size_t first)
 {
@@ -378,7 +398,8 @@ static void infer_node(struct up *u, const struct ogq_node *n)
         learn(u, y, OGQ_DTYPE_BOOL, x.rank);
     } else if (strcmp(op, "Cast") == 0) {
         const struct ogq_attr *a = ogq_node_attr(n, "to");
-        learn(u, y, a && a->type == OGQ_ATTR_INT && a->i > 0 && a->i < OGQ_DTYPE_COUNT_ ? (int)a->i : 0,
+        learn(u, y,
+              a && a->type == OGQ_ATTR_INT && a->i > 0 && a->i < OGQ_DTYPE_COUNT_ ? (int)a->i : 0,
               x.rank);
     } else if (strcmp(op, "CastLike") == 0) {
         learn(u, y, fact_of(u, input(n, 1)).dtype, x.rank);
@@ -432,7 +453,7 @@ static void infer_node(struct up *u, const struct ogq_node *n)
             bool absent = u->from < since ? !ogq_node_attr(n, "axes") : !input(n, 1);
             if (absent)
                 r = u->from >= since && ogq_node_attr_int(n, "noop_with_empty_axes", 0) ? x.rank
-                                                                                          : 0;
+                                                                                        : 0;
         }
         learn(u, y, x.dtype, r);
     } else if (strcmp(op, "ArgMax") == 0 || strcmp(op, "ArgMin") == 0) {
@@ -517,8 +538,25 @@ static enum ogq_status new_const(struct up *u, const struct ogq_node *n, const c
 static enum ogq_status new_ints(struct up *u, const struct ogq_node *n, const char *suffix,
                                 const int64_t *vals, size_t count, struct ogq_value **out)
 {
+    for (size_t i = 0; i < u->n_ints; i++) {
+        const struct int_const *c = &u->ints[i];
+        if (c->n == count && (!count || memcmp(c->vals, vals, count * sizeof *vals) == 0)) {
+            *out = c->v;
+            return OGQ_OK;
+        }
+    }
     int64_t dim = (int64_t)count;
-    return new_const(u, n, suffix, OGQ_DTYPE_INT64, 1, &dim, vals, out);
+    OGQ_TRY(new_const(u, n, suffix, OGQ_DTYPE_INT64, 1, &dim, vals, out));
+    int64_t *copy = malloc((count ? count : 1) * sizeof *copy);
+    if (!copy ||
+        !ogq_array_reserve((void **)&u->ints, &u->cap_ints, u->n_ints + 1, sizeof *u->ints)) {
+        free(copy);
+        return OGQ_NOMEM(u->err);
+    }
+    if (count)
+        memcpy(copy, vals, count * sizeof *copy);
+    u->ints[u->n_ints++] = (struct int_const){*out, copy, count};
+    return OGQ_OK;
 }
 
 /* Inserts `op` before `before` with fresh outputs. `name` NULL: derived from `n`. */
@@ -530,8 +568,7 @@ static enum ogq_status emit(struct up *u, struct ogq_node *before, const struct 
     OGQ_TRY(new_value(u, n, suffix, &y));
     char name[400];
     snprintf(name, sizeof name, "%.300s/%s", label(n), suffix);
-    OGQ_TRY(ogq_graph_insert_node(u->g, before, op, "", name, in, n_in, &y, 1, out_node,
-                                  u->err));
+    OGQ_TRY(ogq_graph_insert_node(u->g, before, op, "", name, in, n_in, &y, 1, out_node, u->err));
     *out_value = y;
     return OGQ_OK;
 }
@@ -566,8 +603,8 @@ static enum ogq_status replace_node(struct up *u, struct ogq_node *old, const ch
     memcpy(outs, old->outputs, n_out * sizeof *outs);
     ogq_graph_remove_node(u->g, old);
     struct ogq_node *before = (size_t)pos < u->g->n_nodes ? u->g->nodes[pos] : NULL;
-    enum ogq_status st = ogq_graph_insert_node(u->g, before, op, "", name_copy, in, n_in, outs,
-                                               n_out, out, u->err);
+    enum ogq_status st =
+        ogq_graph_insert_node(u->g, before, op, "", name_copy, in, n_in, outs, n_out, out, u->err);
     free(outs);
     free(name_copy);
     return st;
@@ -613,8 +650,10 @@ static enum ogq_status check_scalar_like(struct up *u, struct ogq_node *n,
     if (dt != 0)
         return refuse(u, n, "%s for a %s input is not defined", what, ogq_dtype_name(dt));
     if (u->target < 15)
-        return refuse(u, n, "%s needs the input's element type, which is unknown (and CastLike "
-                            "needs opset 15)", what);
+        return refuse(u, n,
+                      "%s needs the input's element type, which is unknown (and CastLike "
+                      "needs opset 15)",
+                      what);
     return OGQ_OK;
 }
 
@@ -650,8 +689,8 @@ static enum ogq_status new_scalar_like(struct up *u, struct ogq_node *n, const c
 
 /* Makes input `index` of `n` (rank `rank`) carry `trailing` extra size-1 axes at the end:
  * an initializer is re-viewed with the new shape, anything else goes through Unsqueeze. */
-static enum ogq_status append_unit_axes(struct up *u, struct ogq_node *n, size_t index,
-                                        int rank, int trailing)
+static enum ogq_status append_unit_axes(struct up *u, struct ogq_node *n, size_t index, int rank,
+                                        int trailing)
 {
     struct ogq_value *b = n->inputs[index], *nb;
     const struct ogq_tensor *t = b->initializer && !b->is_graph_input ? b->initializer : NULL;
@@ -731,8 +770,10 @@ static enum ogq_status conv_legacy_binary(struct up *u, struct ogq_node *n)
         int ra = fact_of(u, input(n, 0)).rank;
         rb = fact_of(u, input(n, 1)).rank;
         if (ra < 0 || rb < 0)
-            return refuse(u, n, "legacy broadcast with axis=%lld needs both input ranks, which "
-                                "are unknown", (long long)ax->i);
+            return refuse(u, n,
+                          "legacy broadcast with axis=%lld needs both input ranks, which "
+                          "are unknown",
+                          (long long)ax->i);
         int64_t a = ax->i < 0 ? ax->i + ra : ax->i;
         if (a < 0 || a + rb > ra || ra > 64)
             return refuse(u, n, "legacy broadcast axis %lld does not fit ranks %d and %d",
@@ -769,8 +810,9 @@ static enum ogq_status conv_prelu(struct up *u, struct ogq_node *n)
     const struct ogq_tensor *s = const_tensor(u, input(n, 1));
     int rx = fact_of(u, input(n, 0)).rank, rs = fact_of(u, input(n, 1)).rank;
     if (!(s && s->numel == 1) && !(rx >= 0 && rs == rx))
-        return refuse(u, n, "legacy PRelu slope broadcasting is only converted for a "
-                            "single-element slope or one of X's rank");
+        return refuse(u, n,
+                      "legacy PRelu slope broadcasting is only converted for a "
+                      "single-element slope or one of X's rank");
     if (!u->dry)
         drop_consumed_inputs(u, n);
     return OGQ_OK;
@@ -811,8 +853,8 @@ static enum ogq_status conv_softmax(struct up *u, struct ogq_node *n)
     char rname[400];
     snprintf(rname, sizeof rname, "%.300s/reshape", label(n));
     struct ogq_value *rin[2] = {rows, shape};
-    enum ogq_status st = name && op ? replace_node(u, n, "Reshape", rname, rin, 2, &rn)
-                                    : OGQ_NOMEM(u->err);
+    enum ogq_status st =
+        name && op ? replace_node(u, n, "Reshape", rname, rin, 2, &rn) : OGQ_NOMEM(u->err);
     if (st == OGQ_OK && u->target >= 14) /* the shape comes from Shape: 0 means 0 */
         st = ogq_node_set_attr_int(rn, "allowzero", 1, u->err);
     if (st == OGQ_OK)
@@ -835,15 +877,18 @@ static enum ogq_status conv_batchnorm(struct up *u, struct ogq_node *n)
     for (size_t i = 1; i < n->n_outputs; i++)
         extra = extra || n->outputs[i];
     if (extra && ((u->from < 7 && u->target >= 7) || u->target >= 14))
-        return refuse(u, n, "training-mode outputs (mean/var/saved statistics) are not "
-                            "converted");
+        return refuse(u, n,
+                      "training-mode outputs (mean/var/saved statistics) are not "
+                      "converted");
     bool bad = false;
     const struct ogq_attr *sp = attr_typed(n, "spatial", OGQ_ATTR_INT, &bad);
     if (bad)
         return refuse(u, n, "attribute 'spatial' is not an int");
     if (u->from < 9 && u->target >= 9 && sp && sp->i != 1)
-        return refuse(u, n, "spatial=%lld (per-activation statistics) has no equivalent from "
-                            "opset 9", (long long)sp->i);
+        return refuse(u, n,
+                      "spatial=%lld (per-activation statistics) has no equivalent from "
+                      "opset 9",
+                      (long long)sp->i);
     if (u->dry)
         return OGQ_OK;
     drop_consumed_inputs(u, n);
@@ -864,8 +909,9 @@ static enum ogq_status conv_dropout(struct up *u, struct ogq_node *n)
     struct ogq_value *mask = output(n, 1);
     if (u->from < 10 && u->target >= 10 && mask &&
         (mask->n_uses || mask->is_graph_output || mask->has_type))
-        return refuse(u, n, "the mask output changes type from the input's to BOOL at "
-                            "opset 10");
+        return refuse(u, n,
+                      "the mask output changes type from the input's to BOOL at "
+                      "opset 10");
     bool bad = false;
     const struct ogq_attr *r = attr_typed(n, "ratio", OGQ_ATTR_FLOAT, &bad);
     if (bad)
@@ -882,6 +928,15 @@ static enum ogq_status conv_dropout(struct up *u, struct ogq_node *n)
         OGQ_TRY(set_input_padded(u, n, 1, rv));
         ogq_node_remove_attr(n, "ratio");
     }
+    return OGQ_OK;
+}
+
+/* QuantizeLinear-19 ties y_scale's type to x's; before, x could be INT32 with a FLOAT
+ * scale, which has no opset-19 form. */
+static enum ogq_status conv_quantize(struct up *u, struct ogq_node *n)
+{
+    if (u->from < 19 && u->target >= 19 && fact_of(u, input(n, 0)).dtype == OGQ_DTYPE_INT32)
+        return refuse(u, n, "INT32 input with a FLOAT scale has no form from opset 19");
     return OGQ_OK;
 }
 
@@ -910,13 +965,20 @@ static const struct {
     const char *name;
     int dtype;
 } TYPE_NAMES[] = {
-    {"FLOAT", OGQ_DTYPE_FLOAT},     {"UINT8", OGQ_DTYPE_UINT8},
-    {"INT8", OGQ_DTYPE_INT8},       {"UINT16", OGQ_DTYPE_UINT16},
-    {"INT16", OGQ_DTYPE_INT16},     {"INT32", OGQ_DTYPE_INT32},
-    {"INT64", OGQ_DTYPE_INT64},     {"STRING", OGQ_DTYPE_STRING},
-    {"BOOL", OGQ_DTYPE_BOOL},       {"FLOAT16", OGQ_DTYPE_FLOAT16},
-    {"DOUBLE", OGQ_DTYPE_DOUBLE},   {"UINT32", OGQ_DTYPE_UINT32},
-    {"UINT64", OGQ_DTYPE_UINT64},   {"COMPLEX64", OGQ_DTYPE_COMPLEX64},
+    {"FLOAT", OGQ_DTYPE_FLOAT},
+    {"UINT8", OGQ_DTYPE_UINT8},
+    {"INT8", OGQ_DTYPE_INT8},
+    {"UINT16", OGQ_DTYPE_UINT16},
+    {"INT16", OGQ_DTYPE_INT16},
+    {"INT32", OGQ_DTYPE_INT32},
+    {"INT64", OGQ_DTYPE_INT64},
+    {"STRING", OGQ_DTYPE_STRING},
+    {"BOOL", OGQ_DTYPE_BOOL},
+    {"FLOAT16", OGQ_DTYPE_FLOAT16},
+    {"DOUBLE", OGQ_DTYPE_DOUBLE},
+    {"UINT32", OGQ_DTYPE_UINT32},
+    {"UINT64", OGQ_DTYPE_UINT64},
+    {"COMPLEX64", OGQ_DTYPE_COMPLEX64},
     {"COMPLEX128", OGQ_DTYPE_COMPLEX128},
 };
 
@@ -940,8 +1002,9 @@ static enum ogq_status conv_cast(struct up *u, struct ogq_node *n)
 }
 
 /* Clip: min/max attributes became optional inputs of the data's type at 11. Before 6 an
- * absent bound did not clip; from 6 it defaulted to ∓FLT_MAX, which only differs from
- * "no bound" for DOUBLE data (and for unknown types we keep it explicit). */
+ * absent bound did not clip; from 6 it defaulted to ∓FLT_MAX, which differs from "no
+ * bound" for infinities and DOUBLE data, so from 6 an absent bound is written as ∓FLT_MAX
+ * (rounded to the data type: ∓inf for float16, so again exact). */
 static enum ogq_status conv_clip(struct up *u, struct ogq_node *n)
 {
     if (u->from >= 11 || u->target < 6)
@@ -952,9 +1015,7 @@ static enum ogq_status conv_clip(struct up *u, struct ogq_node *n)
     if (bad)
         return refuse(u, n, "attribute 'min' or 'max' is not a float");
     struct ogq_value *x = input(n, 0);
-    int dt = fact_of(u, x).dtype;
-    bool keep_default = u->from >= 6 && !(dt == OGQ_DTYPE_FLOAT || dt == OGQ_DTYPE_FLOAT16 ||
-                                          dt == OGQ_DTYPE_BFLOAT16);
+    bool keep_default = u->from >= 6;
     bool need_lo = mn || keep_default, need_hi = mx || keep_default;
     if (u->target >= 11 && (need_lo || need_hi))
         OGQ_TRY(check_scalar_like(u, n, x, "a Clip bound"));
@@ -991,7 +1052,7 @@ static enum ogq_status conv_pad(struct up *u, struct ogq_node *n)
         return refuse(u, n, "attribute '%s' is missing or an attribute has the wrong type",
                       pads_name);
     bool constant = strcmp(attr_str(mode, "constant"), "constant") == 0;
-    bool need_value = u->target >= 11 && constant && val && val->f != 0.0f;
+    bool need_value = u->target >= 11 && constant && val && (val->f != 0.0f || signbit(val->f));
     if (need_value)
         OGQ_TRY(check_scalar_like(u, n, input(n, 0), "a Pad constant value"));
     if (u->dry)
@@ -1117,8 +1178,9 @@ static enum ogq_status conv_split(struct up *u, struct ogq_node *n)
             return OGQ_NOMEM(u->err);
         if (r == 0 || u->target < 13) {
             free(sizes);
-            return refuse(u, n, "Split-1 with a 'split' input is only converted when constant "
-                                "and to opset 13 or later");
+            return refuse(u, n,
+                          "Split-1 with a 'split' input is only converted when constant "
+                          "and to opset 13 or later");
         }
         have = true;
     } else if (a) {
@@ -1138,16 +1200,12 @@ static enum ogq_status conv_split(struct up *u, struct ogq_node *n)
             if (st == OGQ_OK)
                 st = drop_if_unused(u, old_in);
         }
-        if (st == OGQ_OK && u->from < 13 && have) {
+        if (st == OGQ_OK && u->from < 13 && have && u->target >= 13) {
+            struct ogq_value *sv;
             ogq_node_remove_attr(n, "split");
-            if (u->target >= 13) {
-                struct ogq_value *sv;
-                st = new_ints(u, n, "split", sizes, n_sizes, &sv);
-                if (st == OGQ_OK)
-                    st = set_input_padded(u, n, 1, sv);
-            } else {
-                st = ogq_node_set_attr_ints(n, "split", sizes, n_sizes, u->err);
-            }
+            st = new_ints(u, n, "split", sizes, n_sizes, &sv);
+            if (st == OGQ_OK)
+                st = set_input_padded(u, n, 1, sv);
         }
         if (st == OGQ_OK && !have && u->target >= 18)
             st = ogq_node_set_attr_int(n, "num_outputs", (int64_t)n->n_outputs, u->err);
@@ -1171,8 +1229,9 @@ static enum ogq_status conv_resize(struct up *u, struct ogq_node *n)
     const struct ogq_attr *ctm =
         attr_typed(n, "coordinate_transformation_mode", OGQ_ATTR_STRING, &bad);
     if (bad)
-        return refuse(u, n, "attribute 'mode' or 'coordinate_transformation_mode' is not a "
-                            "string");
+        return refuse(u, n,
+                      "attribute 'mode' or 'coordinate_transformation_mode' is not a "
+                      "string");
     const char *mode_s = attr_str(mode, "nearest");
     const char *nearest_mode = NULL;
     if (u->from == 10) {
@@ -1185,8 +1244,9 @@ static enum ogq_status conv_resize(struct up *u, struct ogq_node *n)
             if (r < 0)
                 return OGQ_NOMEM(u->err);
             if (r == 0)
-                return refuse(u, n, "Resize-10 nearest with non-constant scales: the rounding "
-                                    "(floor up, ceil down) depends on their values");
+                return refuse(u, n,
+                              "Resize-10 nearest with non-constant scales: the rounding "
+                              "(floor up, ceil down) depends on their values");
             bool up = false, down = false;
             for (size_t i = 0; i < ns; i++) {
                 up = up || s[i] > 1.0f;
@@ -1194,13 +1254,15 @@ static enum ogq_status conv_resize(struct up *u, struct ogq_node *n)
             }
             free(s);
             if (up && down)
-                return refuse(u, n, "Resize-10 nearest that upsamples some axes and "
-                                    "downsamples others has no single nearest_mode");
+                return refuse(u, n,
+                              "Resize-10 nearest that upsamples some axes and "
+                              "downsamples others has no single nearest_mode");
             nearest_mode = down ? "ceil" : "floor";
         }
     } else if (u->target >= 13 && strcmp(attr_str(ctm, ""), "tf_half_pixel_for_nn") == 0) {
-        return refuse(u, n, "coordinate_transformation_mode 'tf_half_pixel_for_nn' was "
-                            "removed at opset 13 and has no equivalent");
+        return refuse(u, n,
+                      "coordinate_transformation_mode 'tf_half_pixel_for_nn' was "
+                      "removed at opset 13 and has no equivalent");
     }
     if (u->dry)
         return OGQ_OK;
@@ -1212,8 +1274,8 @@ static enum ogq_status conv_resize(struct up *u, struct ogq_node *n)
         }
         OGQ_TRY(ogq_node_set_input(u->g, n, 1, roi, u->err));
         OGQ_TRY(set_input_padded(u, n, 2, scales));
-        OGQ_TRY(ogq_node_set_attr_string(n, "coordinate_transformation_mode", "asymmetric",
-                                         u->err));
+        OGQ_TRY(
+            ogq_node_set_attr_string(n, "coordinate_transformation_mode", "asymmetric", u->err));
         if (nearest_mode)
             OGQ_TRY(ogq_node_set_attr_string(n, "nearest_mode", nearest_mode, u->err));
         return OGQ_OK;
@@ -1298,8 +1360,8 @@ static enum ogq_status conv_upsample(struct up *u, struct ogq_node *n)
     OGQ_TRY(st);
     OGQ_TRY(ogq_node_set_attr_string(r, "mode", nearest ? "nearest" : "linear", u->err));
     if (u->target >= 11) {
-        OGQ_TRY(ogq_node_set_attr_string(r, "coordinate_transformation_mode", "asymmetric",
-                                         u->err));
+        OGQ_TRY(
+            ogq_node_set_attr_string(r, "coordinate_transformation_mode", "asymmetric", u->err));
         if (nearest)
             OGQ_TRY(ogq_node_set_attr_string(r, "nearest_mode", "floor", u->err));
     }
@@ -1338,8 +1400,10 @@ static enum ogq_status conv_convtranspose(struct up *u, struct ogq_node *n)
         return OGQ_OK;
     const char *ap = ogq_node_attr_string(n, "auto_pad", "NOTSET");
     if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0)
-        return refuse(u, n, "auto_pad=%s changed meaning at opset 11 (which side gets the odd "
-                            "padding); use explicit pads", ap);
+        return refuse(u, n,
+                      "auto_pad=%s changed meaning at opset 11 (which side gets the odd "
+                      "padding); use explicit pads",
+                      ap);
     return OGQ_OK;
 }
 
@@ -1539,7 +1603,7 @@ static const struct op_rule RULES[] = {
     {"Pow", {1, 7, 12, 13, 15}, conv_legacy_binary, 7},
     {"QLinearConv", {10}, NULL, 0},
     {"QLinearMatMul", {10, 21}, NULL, 0},
-    {"QuantizeLinear", {10, 13, 19, 21}, NULL, 0},
+    {"QuantizeLinear", {10, 13, 19, 21}, conv_quantize, 19},
     {"Range", {11}, NULL, 0},
     {"Reciprocal", {1, 6, 13}, conv_legacy_v1, 6},
     {"ReduceL1", {1, 11, 13, 18}, conv_reduce, 18},
@@ -1644,8 +1708,8 @@ static enum ogq_status check_subgraph(struct up *u, const struct ogq_node *owner
         enum ogq_status st = OGQ_OK;
         const char *op = np->op_type ? np->op_type : "";
         const char *nm = np->name && *np->name ? np->name
-                         : np->n_output                ? np->output[0]
-                                                       : "(unnamed)";
+                         : np->n_output        ? np->output[0]
+                                               : "(unnamed)";
         if (is_default_domain(np->domain)) {
             const struct op_rule *r = find_rule(op);
             if (!r)
@@ -1654,8 +1718,10 @@ static enum ogq_status check_subgraph(struct up *u, const struct ogq_node *owner
                 st = refuse(u, owner, "subgraph node '%s' (%s) does not exist at opset %lld", nm,
                             op, (long long)u->from);
             else if (r->convert && u->from < r->last_change)
-                st = refuse(u, owner, "subgraph node '%s' (%s) would need rewriting, which is "
-                                      "not done inside subgraphs", nm, op);
+                st = refuse(u, owner,
+                            "subgraph node '%s' (%s) would need rewriting, which is "
+                            "not done inside subgraphs",
+                            nm, op);
         }
         for (size_t a = 0; a < np->n_attribute && st != OGQ_ERR_NOMEM; a++) {
             const Onnx__AttributeProto *ap = np->attribute[a];
@@ -1713,6 +1779,31 @@ static enum ogq_status check_node(struct up *u, struct ogq_node *n)
     return st != OGQ_OK ? st : worst;
 }
 
+/* Model-local functions keep their own ai.onnx import, which the checker requires to equal
+ * the model's; their bodies are not rewritten, so such models are refused. Reads the
+ * retained ModelProto (read-only). */
+static enum ogq_status check_functions(struct up *u)
+{
+    const Onnx__ModelProto *mp = u->m->proto;
+    enum ogq_status worst = OGQ_OK;
+    for (size_t f = 0; mp && f < mp->n_functions; f++) {
+        const Onnx__FunctionProto *fp = mp->functions[f];
+        for (size_t k = 0; k < fp->n_opset_import; k++) {
+            const Onnx__OperatorSetIdProto *op = fp->opset_import[k];
+            if (!is_default_domain(op->domain) || op->version == u->target)
+                continue;
+            enum ogq_status st = refuse(u, NULL,
+                                        "model-local function '%s' imports ai.onnx "
+                                        "opset %lld; function bodies are not upgraded",
+                                        fp->name ? fp->name : "", (long long)op->version);
+            if (st == OGQ_ERR_NOMEM)
+                return st;
+            worst = st;
+        }
+    }
+    return worst;
+}
+
 static enum ogq_status finish(struct up *u)
 {
     OGQ_TRY(ogq_model_set_opset(u->m, "", u->target, u->err));
@@ -1756,6 +1847,11 @@ enum ogq_status ogq_opset_upgrade(struct ogq_model *m, int64_t target, struct og
     st = build_facts(&u);
     /* Dry run: validate every node, collecting all refusals. */
     u.dry = true;
+    if (st == OGQ_OK) {
+        enum ogq_status s = check_functions(&u);
+        if (s != OGQ_OK && s != OGQ_ERR_UNSUPPORTED)
+            st = s;
+    }
     for (size_t i = 0; i < u.g->n_nodes && st == OGQ_OK; i++) {
         enum ogq_status s = check_node(&u, u.g->nodes[i]);
         if (s != OGQ_OK && s != OGQ_ERR_UNSUPPORTED)
@@ -1787,6 +1883,9 @@ enum ogq_status ogq_opset_upgrade(struct ogq_model *m, int64_t target, struct og
     if (st == OGQ_OK)
         st = finish(&u);
     free(snapshot);
+    for (size_t i = 0; i < u.n_ints; i++)
+        free(u.ints[i].vals);
+    free(u.ints);
     free(u.log);
     free(u.store);
     ogq_strmap_fini(&u.facts);

@@ -90,6 +90,48 @@ def quantize(tool, model, calib, out, *flags):
                            *flags], capture_output=True, text=True)
 
 
+def dequantize_linear(x, scale, zp, axis, block):
+    """DequantizeLinear per the ONNX spec (opset 21), in numpy, independent of our code."""
+    x = x.astype(np.float64)
+    zp = np.zeros_like(scale) if zp is None else zp.astype(np.float64)
+    if block:
+        scale = np.repeat(scale, block, axis=axis).take(np.arange(x.shape[axis]), axis=axis)
+        zp = np.repeat(zp, block, axis=axis).take(np.arange(x.shape[axis]), axis=axis)
+    elif scale.ndim == 1 and x.ndim > 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return (x - zp) * scale
+
+
+def check_rtn_weights(float_path, quant_path, tag):
+    """Every RTN-quantized weight, unpacked by onnx and dequantized per the spec, lies within
+    half a quantization step of the float weight: checks int4 packing, scale/zero-point
+    layout, axis and block_size together."""
+    from onnx import numpy_helper
+    fm, qm = onnx.load(float_path), onnx.load(quant_path)
+    floats = {i.name: numpy_helper.to_array(i) for i in fm.graph.initializer}
+    inits = {i.name: numpy_helper.to_array(i) for i in qm.graph.initializer}
+    checked = 0
+    for n in qm.graph.node:
+        if n.op_type != "DequantizeLinear" or n.input[0] not in inits:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        x, scale = inits[n.input[0]], inits[n.input[1]]
+        zp = inits[n.input[2]] if len(n.input) > 2 and n.input[2] else None
+        deq = dequantize_linear(x, scale.astype(np.float64), zp, attrs.get("axis", 1),
+                                attrs.get("block_size", 0))
+        original = n.input[0][: -len("_quantized")]
+        w = floats[original]
+        step = dequantize_linear(np.ones_like(x), scale.astype(np.float64), np.zeros_like(zp)
+                                 if zp is not None else None, attrs.get("axis", 1),
+                                 attrs.get("block_size", 0))
+        checked += 1
+        if not np.all(np.abs(deq - w) <= 0.5 * np.abs(step) * (1 + 1e-5) + 1e-7):
+            return check(False, f"{tag}: RTN weight {original} within half a step")
+    return check(checked > 0, f"{tag}: {checked} RTN weights unpack (onnx) within half a step")
+
+
 def mse(a, b):
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
@@ -149,6 +191,8 @@ def model_cases(tool, tmp):
                                    for a, b in zip(ours, got))
                         check(same, f"{tag}: our runtime matches ONNX Runtime")
                     errs[method] = sum(mse(a, b) for a, b in zip(got, ref))
+                    if method == "rtn" and fmt == "qdq":
+                        check_rtn_weights(spec.path, out, tag)
                 if len(errs) == 2:
                     print(f"    {name} {fmt} w{bits}: output MSE vs float  gptq {errs['gptq']:.4g}"
                           f"  rtn {errs['rtn']:.4g}")
