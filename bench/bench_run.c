@@ -18,6 +18,9 @@
  * stream, element i of input k being f(mix(seed ^ (k+1)*K1 + (i+1)*GOLDEN)), so that
  * bench_runtime.py regenerates exactly the same inputs with numpy for ONNX Runtime.
  * Integer inputs are zero-filled; BOOL inputs false.
+ *
+ * Exit status: 0 ok, 1 usage error, 2 the model cannot be loaded or planned (or an input
+ * shape is unknown), 3 a failure while running.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -37,7 +40,7 @@ static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ull;
 static const uint64_t INPUT_KEY = 0xD1B54A32D192ED03ull;
 
 struct dim_arg {
-    const char *name;
+    char name[128];
     int64_t size;
 };
 
@@ -168,12 +171,13 @@ int main(int argc, char **argv)
         i++;
         bool ok = true;
         if (strcmp(a, "--dim") == 0) {
-            char *eq = strchr(val, '=');
-            ok = eq && eq != val && n_dims < MAX_DIMS;
+            const char *eq = strchr(val, '=');
+            size_t len = eq ? (size_t)(eq - val) : 0;
+            ok = len > 0 && len < sizeof dims[0].name && n_dims < MAX_DIMS &&
+                 parse_i64(eq + 1, 0, INT64_C(1) << 40, &dims[n_dims].size);
             if (ok) {
-                *eq = '\0';
-                dims[n_dims].name = val;
-                ok = parse_i64(eq + 1, 0, INT64_C(1) << 40, &dims[n_dims].size);
+                memcpy(dims[n_dims].name, val, len);
+                dims[n_dims].name[len] = '\0';
                 n_dims++;
             }
         } else if (strcmp(a, "--threads") == 0) {
@@ -197,7 +201,7 @@ int main(int argc, char **argv)
     if (!model_path)
         return usage();
 
-    int rc = 2;
+    int rc = 2; /* 2 while loading and planning (bad or unsupported model), then 3 */
     struct ogq_error err;
     ogq_error_clear(&err);
     struct ogq_model *m = NULL;
@@ -235,6 +239,7 @@ int main(int argc, char **argv)
         in_ptrs[k] = &ins[k];
     }
 
+    rc = 3;
     times = malloc(sizeof(double) * (size_t)runs);
     if (!times) {
         fprintf(stderr, "bench_run: out of memory\n");
@@ -258,12 +263,17 @@ int main(int argc, char **argv)
 
     if (output_path) {
         const struct ogq_rt_tensor *out = ogq_executor_output(e, 0);
+        if (!out || out->dtype != OGQ_DTYPE_FLOAT) {
+            fprintf(stderr, "bench_run: graph output 0 is not a float tensor\n");
+            goto fail;
+        }
         FILE *f = fopen(output_path, "wb");
-        if (!out || out->dtype != OGQ_DTYPE_FLOAT || !f ||
-            fwrite(out->data, sizeof(float), (size_t)out->numel, f) != (size_t)out->numel ||
-            fclose(f) != 0) {
+        bool written = f && fwrite(out->data, sizeof(float), (size_t)out->numel, f) ==
+                                (size_t)out->numel;
+        if (f && fclose(f) != 0)
+            written = false;
+        if (!written) {
             fprintf(stderr, "bench_run: cannot write output 0 to %s\n", output_path);
-            rc = 3;
             goto fail;
         }
     }
@@ -277,7 +287,6 @@ int main(int argc, char **argv)
 
 fail_err:
     fprintf(stderr, "bench_run: %s\n", err.msg);
-    rc = err.code == OGQ_ERR_UNSUPPORTED || err.code == OGQ_ERR_FORMAT ? 2 : 3;
 fail:
     free(times);
     for (size_t k = 0; k < n_in; k++)

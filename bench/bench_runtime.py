@@ -4,7 +4,7 @@
 usage: python3 bench/bench_runtime.py [--build DIR] [--threads N] [--runs R] [--warmup W]
                                       [--repeat K] [--models resnet18,encoder6]
                                       [--batches 1,8] [--workdir DIR] [--markdown]
-                                      [--profile [--top N]]
+                                      [--profile | --perf [--top N]]
 
 Builds two models with onnx.helper (fixed seeds, float32, opset 17), cached in --workdir:
   resnet18  ResNet-18 layout: 7x7/2 stem, 3x3/2 max pool, 4 stages of 2 basic blocks
@@ -24,7 +24,9 @@ our executor's peak intermediate bytes, and the max abs difference of output 0.
 
 bench_run is taken from DIR/bench/bench_run when that exists, else compiled here from
 bench_run.c against DIR's static libraries. --profile runs callgrind on bench_run (batch 1,
-one thread, collection limited to ogq_executor_run_rt) and prints the top functions.
+one thread, collection limited to one ogq_executor_run_rt: instruction counts) and --perf
+samples it with perf's cpu-clock event (batch 1, --threads, time including load); both
+print the top functions.
 """
 import argparse
 import math
@@ -46,6 +48,7 @@ GOLDEN = 0x9E3779B97F4A7C15
 INPUT_KEY = 0xD1B54A32D192ED03
 MASK64 = (1 << 64) - 1
 SEED = 1234
+MODEL_VERSION = 1  # bump when a model builder changes (models are cached in --workdir)
 
 
 # ---------------------------------------------------------------- inputs (same as C side)
@@ -293,36 +296,61 @@ def python_baseline_rss():
 
 # ---------------------------------------------------------------- profile
 
-def profile(exe, models, args):
-    if not shutil.which("valgrind"):
-        sys.exit("bench_runtime: --profile needs valgrind")
-    for name, path in models:
-        _, dims_of, _ = MODELS[name]
-        out = os.path.join(args.workdir, f"callgrind.{name}.out")
-        prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                  "--collect-atstart=no", "--toggle-collect=ogq_executor_run_rt"]
-        saved = (args.threads, args.warmup, args.runs)
-        args.threads, args.warmup, args.runs = 1, 0, 1
-        res, err = run_ours(exe, path, dims_of(1), args, prefix=prefix)
-        args.threads, args.warmup, args.runs = saved
-        if err:
-            print(f"{name}: profile failed: {err}")
-            continue
-        p = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no",
-                            "--threshold=100", out], capture_output=True, text=True)
-        lines = p.stdout.splitlines()
-        total = next((ln for ln in lines if "PROGRAM TOTALS" in ln), "")
-        print(f"\n== {name} (batch 1, 1 thread, one ogq_executor_run_rt; instructions): "
-              f"{total.strip()}")
-        start = next((i for i, ln in enumerate(lines) if "file:function" in ln), None)
-        shown = 0
-        for ln in lines[start + 1:] if start is not None else []:
-            if ln.startswith("-") or (not ln.strip() and shown == 0):
-                continue
-            if not ln.strip() or shown == args.top:
-                break
-            print("  " + re.sub(r"\s+\[.*\]$", "", ln.strip()))  # drop the object file
-            shown += 1
+def _print_top(lines, top):
+    for ln in lines[:top]:
+        print("  " + ln)
+
+
+def profile_callgrind(exe, name, path, args):
+    """Instruction counts of one ogq_executor_run_rt (batch 1, one thread)."""
+    _, dims_of, _ = MODELS[name]
+    out = os.path.join(args.workdir, f"callgrind.{name}.out")
+    prefix = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+              "--collect-atstart=no", "--toggle-collect=ogq_executor_run_rt"]
+    sub = argparse.Namespace(threads=1, warmup=0, runs=1)
+    _, err = run_ours(exe, path, dims_of(1), sub, prefix=prefix)
+    if err:
+        print(f"{name}: callgrind failed: {err}")
+        return
+    p = subprocess.run(["callgrind_annotate", "--inclusive=no", "--auto=no",
+                        "--threshold=100", out], capture_output=True, text=True)
+    lines = p.stdout.splitlines()
+    total = next((ln for ln in lines if "PROGRAM TOTALS" in ln), "")
+    print(f"\n== {name}: callgrind, batch 1, 1 thread, one ogq_executor_run_rt "
+          f"(instructions; valgrind hides AVX-512, so OpenBLAS runs its Haswell kernels): "
+          f"{total.split()[0] if total else '?'} total")
+    start = next((i for i, ln in enumerate(lines) if "file:function" in ln), None)
+    rows = []
+    for ln in lines[start + 2:] if start is not None else []:
+        if not ln.strip():
+            break
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S+)", ln)
+        if m:
+            fn = m.group(3).split(":")[-1]
+            rows.append(f"{m.group(2):>6}%  {fn}  ({m.group(1)} Ir)")
+    _print_top(rows, args.top)
+
+
+def profile_perf(exe, name, path, args):
+    """Time samples (perf, cpu-clock) over warmup + runs at batch 1 with --threads."""
+    _, dims_of, _ = MODELS[name]
+    out = os.path.join(args.workdir, f"perf.{name}.data")
+    prefix = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-o", out]
+    sub = argparse.Namespace(threads=args.threads, warmup=1, runs=max(args.runs, 10))
+    _, err = run_ours(exe, path, dims_of(1), sub, prefix=prefix)
+    if err:
+        print(f"{name}: perf failed: {err}")
+        return
+    p = subprocess.run(["perf", "report", "-i", out, "--no-children", "--sort", "symbol",
+                        "--stdio"], capture_output=True, text=True)
+    rows = []
+    for ln in p.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+\[(.)\]\s+(\S+)", ln)
+        if m:
+            rows.append(f"{m.group(1):>6}%  {m.group(3)}{' (kernel)' if m.group(2) == 'k' else ''}")
+    print(f"\n== {name}: perf cpu-clock samples, batch 1, {args.threads} threads, "
+          f"{sub.runs} runs + load and 1 warmup (share of all samples, all threads)")
+    _print_top(rows, args.top)
 
 
 # ---------------------------------------------------------------- main
@@ -346,7 +374,8 @@ def main():
     ap.add_argument("--workdir", default=os.path.join("/tmp", f"ogq_bench_{os.getuid()}"))
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     ap.add_argument("--profile", action="store_true", help="callgrind profile of ours")
-    ap.add_argument("--top", type=int, default=25, help="functions shown by --profile")
+    ap.add_argument("--perf", action="store_true", help="perf cpu-clock profile of ours")
+    ap.add_argument("--top", type=int, default=20, help="functions shown by a profile")
     args = ap.parse_args()
 
     os.makedirs(args.workdir, exist_ok=True)
@@ -356,15 +385,19 @@ def main():
             sys.exit(f"bench_runtime: unknown model '{m}' (have {', '.join(MODELS)})")
     models = []
     for m in names:
-        path = os.path.join(args.workdir, m + ".onnx")
-        if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(__file__):
+        path = os.path.join(args.workdir, f"{m}_v{MODEL_VERSION}.onnx")
+        if not os.path.exists(path):
             print(f"building {path}", file=sys.stderr)
             MODELS[m][0](path)
         models.append((m, path))
     exe = find_bench_run(os.path.abspath(args.build), args.workdir)
 
-    if args.profile:
-        profile(exe, models, args)
+    if args.profile or args.perf:
+        tool = "perf" if args.perf else "valgrind"
+        if not shutil.which(tool):
+            sys.exit(f"bench_runtime: {tool} not found")
+        for name, path in models:
+            (profile_perf if args.perf else profile_callgrind)(exe, name, path, args)
         return 0
 
     batches = [int(x) for x in args.batches.split(",") if x]

@@ -18,32 +18,34 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char tmp_dir[256];
-static char out_path[300];
+static const char *tmp_base;
 
-static void remove_tmp(void)
+/* A fresh folder per input, removed again before returning (libFuzzer's fork mode ends
+ * jobs without running atexit handlers). Output goes to tmpfs when there is one: the
+ * saver fsyncs every file. */
+static void make_tmp(char *dir, size_t size, char *path, size_t path_size)
 {
-    char side[320];
-    snprintf(side, sizeof side, "%s.data", out_path);
-    unlink(out_path);
-    unlink(side);
-    rmdir(tmp_dir);
-}
-
-/* Output goes to tmpfs when there is one: the saver fsyncs every file. */
-static void init_tmp(void)
-{
-    const char *base = getenv("OGQ_FUZZ_TMPDIR");
-    struct stat st;
-    if (!base)
-        base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/ogq-fuzz-XXXXXX", base);
-    if (!mkdtemp(tmp_dir)) {
+    if (!tmp_base) {
+        struct stat st;
+        tmp_base = getenv("OGQ_FUZZ_TMPDIR");
+        if (!tmp_base)
+            tmp_base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+    }
+    snprintf(dir, size, "%s/ogq-fuzz-XXXXXX", tmp_base);
+    if (!mkdtemp(dir)) {
         perror("mkdtemp");
         abort();
     }
-    snprintf(out_path, sizeof out_path, "%s/out.onnx", tmp_dir);
-    atexit(remove_tmp);
+    snprintf(path, path_size, "%s/out.onnx", dir);
+}
+
+static void remove_tmp(const char *dir, const char *path)
+{
+    char side[320];
+    snprintf(side, sizeof side, "%s.data", path);
+    unlink(path);
+    unlink(side);
+    rmdir(dir);
 }
 
 static void fail(const char *what, const char *msg)
@@ -54,8 +56,6 @@ static void fail(const char *what, const char *msg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!tmp_dir[0])
-        init_tmp();
     struct ogq_error err;
     ogq_error_clear(&err);
     struct ogq_model *m = NULL;
@@ -74,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("verify after load", err.msg);
 
     /* Save and load back: the model must come back equal. */
+    char tmp_dir[256], out_path[300];
+    make_tmp(tmp_dir, sizeof tmp_dir, out_path, sizeof out_path);
     st = ogq_model_save(m, out_path, NULL, &err);
     if (st != OGQ_OK)
         fail("save", err.msg);
@@ -84,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ogq_model_equal(m, back, why, sizeof why))
         fail("round trip differs", why);
     ogq_model_free(back);
+    remove_tmp(tmp_dir, out_path);
 
     /* The mutation helpers keep the invariants on whatever the loader accepts. */
     size_t removed = 0;

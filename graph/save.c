@@ -362,17 +362,33 @@ static Onnx__ModelProto *build_model(struct save_ctx *c, const struct ogq_model 
     Onnx__StringStringEntryProto *kvs = salloc(c, m->n_metadata * sizeof *kvs);
     if (!mp->opset_import || !ops || !mp->metadata_props || !kvs)
         return NULL;
+    const Onnx__ModelProto *src = m->proto;
     for (size_t i = 0; i < m->n_opsets; i++) {
-        onnx__operator_set_id_proto__init(&ops[i]);
-        ops[i].domain = m->opsets[i].domain;
-        ops[i].has_version = 1;
+        /* Start from the loaded entry for the same domain at the same position, so an
+         * omitted domain stays omitted (and unknown fields survive). */
+        const Onnx__OperatorSetIdProto *old = src && i < src->n_opset_import ? src->opset_import[i] : NULL;
+        bool same = old && strcmp(old->domain ? old->domain : "", m->opsets[i].domain) == 0;
+        if (same) {
+            ops[i] = *old;
+        } else {
+            onnx__operator_set_id_proto__init(&ops[i]);
+            ops[i].domain = m->opsets[i].domain;
+        }
+        ops[i].has_version = !(same && !old->has_version && m->opsets[i].version == 0);
         ops[i].version = m->opsets[i].version;
         mp->opset_import[i] = &ops[i];
     }
     for (size_t i = 0; i < m->n_metadata; i++) {
-        onnx__string_string_entry_proto__init(&kvs[i]);
-        kvs[i].key = m->metadata[i].key;
-        kvs[i].value = m->metadata[i].value;
+        const Onnx__StringStringEntryProto *old =
+            src && i < src->n_metadata_props ? src->metadata_props[i] : NULL;
+        if (old && strcmp(old->key ? old->key : "", m->metadata[i].key) == 0 &&
+            strcmp(old->value ? old->value : "", m->metadata[i].value) == 0) {
+            kvs[i] = *old; /* unchanged: keep it exactly (presence, unknown fields) */
+        } else {
+            onnx__string_string_entry_proto__init(&kvs[i]);
+            kvs[i].key = m->metadata[i].key;
+            kvs[i].value = m->metadata[i].value;
+        }
         mp->metadata_props[i] = &kvs[i];
     }
     mp->graph = build_graph(c, m->graph);

@@ -324,8 +324,7 @@ static struct chunk *chunk_add(struct ogq_calib *s, const char *label, struct og
 /* Checks array `t` (taking ownership) for input i against the declared type and stores it
  * in chunk c; `label` names the file in messages. */
 static enum ogq_status chunk_set(struct ogq_calib *s, struct chunk *c, size_t i,
-                                 struct ogq_tensor *t, const char *label,
-                                 struct ogq_error *err)
+                                 struct ogq_tensor *t, const char *label, struct ogq_error *err)
 {
     const struct in_desc *d = &s->in[i];
     c->a[i].t = t;
@@ -407,8 +406,8 @@ static enum ogq_status load_npz(struct ogq_calib *s, const char *path, bool note
             char keys[400] = "";
             for (size_t j = 0; j < ogq_npz_count(z) && !list_full(keys); j++)
                 list_add(keys, sizeof keys, ogq_npz_key(z, j));
-            st = ogq_error_set(err, OGQ_ERR_FORMAT, "%s: no array for input '%s' (keys: %s)",
-                               path, s->in[i].name, keys[0] ? keys : "none");
+            st = ogq_error_set(err, OGQ_ERR_FORMAT, "%s: no array for input '%s' (keys: %s)", path,
+                               s->in[i].name, keys[0] ? keys : "none");
             break;
         }
         used[k] = true;
@@ -435,8 +434,8 @@ static enum ogq_status load_npz(struct ogq_calib *s, const char *path, bool note
 }
 
 /* A folder of <input>.npy files (one chunk). */
-static enum ogq_status load_npy_dir(struct ogq_calib *s, const char *dir,
-                                    const struct names *files, struct ogq_error *err)
+static enum ogq_status load_npy_dir(struct ogq_calib *s, const char *dir, const struct names *files,
+                                    struct ogq_error *err)
 {
     struct chunk *c = chunk_add(s, dir, err);
     if (!c)
@@ -647,8 +646,8 @@ static enum ogq_status load_file(struct ogq_calib *s, const char *path, struct o
         OGQ_TRY(ogq_npy_load(path, &t, err));
         OGQ_TRY(chunk_set(s, c, 0, t, path, err));
     } else {
-        return ogq_error_set(err, OGQ_ERR_FORMAT,
-                             "%s: not an .npz or .npy file (and not a folder)", path);
+        return ogq_error_set(err, OGQ_ERR_FORMAT, "%s: not an .npz or .npy file (and not a folder)",
+                             path);
     }
     s->loaded += s->chunks[s->n_chunks - 1].n;
     return OGQ_OK;
@@ -676,8 +675,7 @@ static bool compatible(const struct ogq_calib *s, const struct chunk *a, const s
     return true;
 }
 
-static enum ogq_status plan_batches(struct ogq_calib *s, int64_t requested,
-                                    struct ogq_error *err)
+static enum ogq_status plan_batches(struct ogq_calib *s, int64_t requested, struct ogq_error *err)
 {
     const char *fixed_in = NULL, *unbatched_in = NULL;
     for (size_t i = 0; i < s->n_in; i++) {
@@ -724,12 +722,14 @@ static enum ogq_status plan_batches(struct ogq_calib *s, int64_t requested,
         s->batch = requested > 0 ? requested : 1;
     if (requested > 0 && requested != s->batch) {
         if (unbatched_in)
-            add_note(s, "batch size %lld changed to 1: input '%s' is given as a stack of "
-                        "complete inputs",
+            add_note(s,
+                     "batch size %lld changed to 1: input '%s' is given as a stack of "
+                     "complete inputs",
                      (long long)requested, unbatched_in);
         else
-            add_note(s, "batch size %lld changed to %lld: input '%s' has a fixed batch "
-                        "dimension",
+            add_note(s,
+                     "batch size %lld changed to %lld: input '%s' has a fixed batch "
+                     "dimension",
                      (long long)requested, (long long)s->batch, fixed_in);
     }
     return OGQ_OK;
@@ -769,11 +769,10 @@ static enum ogq_status copy_inputs(struct ogq_calib *s, const struct ogq_value *
         for (int k = 0; k < d->rank; k++) {
             d->dims[k] = v->type.dims[k].value;
             const char *sym = v->type.dims[k].param ? v->type.dims[k].param : "?";
-            int w = d->dims[k] >= 0
-                        ? snprintf(d->shape + pos, sizeof d->shape - pos, "%s%lld", k ? "," : "",
-                                   (long long)d->dims[k])
-                        : snprintf(d->shape + pos, sizeof d->shape - pos, "%s%s", k ? "," : "",
-                                   sym);
+            int w = d->dims[k] >= 0 ? snprintf(d->shape + pos, sizeof d->shape - pos, "%s%lld",
+                                               k ? "," : "", (long long)d->dims[k])
+                                    : snprintf(d->shape + pos, sizeof d->shape - pos, "%s%s",
+                                               k ? "," : "", sym);
             if (w < 0 || (size_t)w >= sizeof d->shape - pos - 1) {
                 pos = sizeof d->shape - 2;
                 break;
@@ -834,10 +833,22 @@ enum ogq_status ogq_calib_open_executor(const char *path, const struct ogq_execu
 
 /* ---------------------------------------------------------------- iteration */
 
-int64_t ogq_calib_sample_count(const struct ogq_calib *s) { return s->total; }
-int64_t ogq_calib_batch_size(const struct ogq_calib *s) { return s->batch; }
-const char *ogq_calib_layout(const struct ogq_calib *s) { return s->layout; }
-const char *ogq_calib_note(const struct ogq_calib *s) { return s->note[0] ? s->note : NULL; }
+int64_t ogq_calib_sample_count(const struct ogq_calib *s)
+{
+    return s->total;
+}
+int64_t ogq_calib_batch_size(const struct ogq_calib *s)
+{
+    return s->batch;
+}
+const char *ogq_calib_layout(const struct ogq_calib *s)
+{
+    return s->layout;
+}
+const char *ogq_calib_note(const struct ogq_calib *s)
+{
+    return s->note[0] ? s->note : NULL;
+}
 
 void ogq_calib_rewind(struct ogq_calib *s)
 {
@@ -878,15 +889,15 @@ static enum ogq_status view_rows(const struct ogq_calib *s, size_t i, const stru
             return ogq_tensor_new(name, t->dtype, t->rank - 1, t->dims + 1, out, err);
         int64_t d0[OGQ_NPY_MAX_RANK + 1];
         if (t->rank > (int)(sizeof d0 / sizeof d0[0]))
-            return ogq_error_set(err, OGQ_ERR_UNSUPPORTED, "input '%s': rank %d is too large",
-                                 name, t->rank);
+            return ogq_error_set(err, OGQ_ERR_UNSUPPORTED, "input '%s': rank %d is too large", name,
+                                 t->rank);
         memcpy(d0, t->dims, (size_t)t->rank * sizeof *d0);
         d0[0] = k;
         return ogq_tensor_new(name, t->dtype, t->rank, d0, out, err);
     }
     if (a->mode == MODE_STACK)
-        return ogq_tensor_new_view(name, t->dtype, t->rank - 1, t->dims + 1, t->buf, off, rb,
-                                   out, err);
+        return ogq_tensor_new_view(name, t->dtype, t->rank - 1, t->dims + 1, t->buf, off, rb, out,
+                                   err);
     int64_t dims[OGQ_NPY_MAX_RANK + 1];
     if (t->rank > (int)(sizeof dims / sizeof dims[0]))
         return ogq_error_set(err, OGQ_ERR_UNSUPPORTED, "input '%s': rank %d is too large", name,
@@ -965,8 +976,7 @@ enum ogq_status ogq_calib_next(struct ogq_calib *s, struct ogq_tensor **batch, b
             if (k > left)
                 k = left;
             if (k > 0 && rb)
-                memcpy(dst, (const uint8_t *)ogq_tensor_data(t) + (size_t)row * rb,
-                       (size_t)k * rb);
+                memcpy(dst, (const uint8_t *)ogq_tensor_data(t) + (size_t)row * rb, (size_t)k * rb);
             dst += (size_t)k * rb;
             left -= k;
         }

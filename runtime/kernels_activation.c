@@ -21,6 +21,18 @@
 
 /* ---------------------------------------------------------------- loop helpers */
 
+/* Hot loops are also compiled for AVX-512 and AVX2 and picked at load time (GCC function
+ * multiversioning, an ifunc): the baseline x86-64 target has only 4-wide SSE2. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define VEC_CLONES                                                                                 \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),             \
+                   optimize("fp-contract=fast")))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define VEC_CLONES
+#define ALWAYS_INLINE inline
+#endif
+
 #define VBLOCK 16
 
 /* The blocks' iterations are independent (outputs never alias inputs): tell the compiler
@@ -87,18 +99,13 @@ static inline float fsel(bool c, float a, float b)
 /* exp(x) = 2^n * exp(r), r = x - n*ln2 in [-ln2/2, ln2/2] (Cody-Waite split of ln2), exp(r)
  * by a degree-7 polynomial (Cephes coefficients); max error about 1.5 ulp. 2^n is applied
  * as two factors so that results down into the subnormal range and up to overflow (inf)
- * come out right.
- * Written for the vectoriser: x is clamped to [-110, 89] with integer min/max on a
- * monotonic integer image of its bits, n is read from the float's bits, and NaN is put
- * back with a bit mask. (Float selects here would be threaded into branches holding
- * constant overflowing operations that -ftrapping-math forbids if-converting.) */
+ * come out right. Written for the vectoriser: the clamp is a bit blend (fsel), n is read
+ * from the float's bits (no float-to-int conversion, so no UB), and NaN needs no special
+ * case because it flows through the arithmetic. */
 static inline float fast_expf(float x)
 {
-    uint32_t xb = f2u(x);
-    int32_t key = (int32_t)(xb ^ ((uint32_t)((int32_t)xb >> 31) & 0x7FFFFFFFu));
-    key = key < -1121714177 ? -1121714177 : key; /* the image of -110.0f */
-    key = key > 1118961664 ? 1118961664 : key;   /* the image of 89.0f */
-    float xc = u2f((uint32_t)key ^ ((uint32_t)(key >> 31) & 0x7FFFFFFFu));
+    float xc = fsel(x < -110.0f, -110.0f, x);
+    xc = fsel(xc > 89.0f, 89.0f, xc);
     const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float t = xc * 1.44269504088896341f + magic;
     float n = t - magic;
@@ -113,13 +120,34 @@ static inline float fast_expf(float x)
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     int32_t n1 = ni >> 1, n2 = ni - n1;
-    float y = p * u2f((uint32_t)(n1 + 127) << 23) * u2f((uint32_t)(n2 + 127) << 23);
-    uint32_t nan_mask = (uint32_t)0 - (uint32_t)(x != x);
-    return u2f((f2u(y) & ~nan_mask) | (xb & nan_mask));
+    return p * u2f((uint32_t)(n1 + 127) << 23) * u2f((uint32_t)(n2 + 127) << 23);
+}
+
+/* exp for arguments that are never large (softmax's x - max, exp(-|x|), erfc's exponent):
+ * the same reduction and polynomial as fast_expf but one scale factor 2^n, valid for
+ * x <= 88.37; results below FLT_MIN (x < -87.33) are flushed to zero by the final select,
+ * which also covers -inf and huge negative x whose n is garbage. NaN flows through. */
+static inline float fast_expf_small(float x)
+{
+    const float magic = 12582912.0f;
+    float t = x * 1.44269504088896341f + magic;
+    float n = t - magic;
+    uint32_t ni = f2u(t) - 0x4B400000u;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    float y = p * u2f((ni + 127u) << 23);
+    return fsel(x < -87.33f, 0.0f, y);
 }
 
 /* tanh: odd Taylor series up to x^15 for |x| < 0.5 (no cancellation near 0), else
- * 1 - 2/(exp(2|x|) + 1) with the sign restored. */
+ * (1 - e)/(1 + e) with e = exp(-2|x|) <= 1/e, sign restored. */
 static inline float fast_tanhf(float x)
 {
     float ax = fabsf(x);
@@ -132,9 +160,53 @@ static inline float fast_tanhf(float x)
     p = p * x2 - 2.0f / 15.0f;
     p = p * x2 + 1.0f / 3.0f;
     float small = copysignf(x - x * x2 * p, x);
-    float e = fast_expf(2.0f * ax);
-    float big = copysignf(1.0f - 2.0f / (e + 1.0f), x);
+    float e = fast_expf_small(-2.0f * ax);
+    float big = copysignf((1.0f - e) / (1.0f + e), x);
     return fsel(ax < 0.5f, small, big);
+}
+
+/* erfc(z) for z >= 0 as t exp(P(t) - z^2), t = 1/(1 + z/2), with the Chebyshev fit of
+ * Numerical Recipes' erfcc (relative error below 1.2e-7 in exact arithmetic, a few ulp in
+ * float32 plus the rounding of z^2). Relative accuracy holds all the way into the tail,
+ * which is what Gelu's negative side needs. */
+static inline float erfc_pos(float z)
+{
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    return t * fast_expf_small(p - z * z);
+}
+
+static inline float fast_erfcf(float z)
+{
+    float e = erfc_pos(fabsf(z));
+    return fsel(z < 0.0f, 2.0f - e, e);
+}
+
+/* erf: odd Taylor series up to z^15 for |z| < 0.5 (1 - erfc would cancel), else
+ * sign(z) (1 - erfc(|z|)). */
+static inline float fast_erff(float z)
+{
+    float z2 = z * z;
+    float p = -1.0f / 75600.0f;
+    p = p * z2 + 1.0f / 9360.0f;
+    p = p * z2 - 1.0f / 1320.0f;
+    p = p * z2 + 1.0f / 216.0f;
+    p = p * z2 - 1.0f / 42.0f;
+    p = p * z2 + 1.0f / 10.0f;
+    p = p * z2 - 1.0f / 3.0f;
+    p = p * z2 + 1.0f;
+    float small = 1.12837916709551257f * z * p; /* 2/sqrt(pi) */
+    float big = copysignf(1.0f - erfc_pos(fabsf(z)), z);
+    return fsel(fabsf(z) < 0.5f, small, big);
 }
 
 /* ---------------------------------------------------------------- params */
@@ -209,7 +281,7 @@ static enum ogq_status relu_infer(struct ogq_kernel_ctx *ctx)
                                    ctx->err);
 }
 
-static enum ogq_status relu_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status relu_run(struct ogq_kernel_ctx *ctx)
 {
     switch (ctx->inputs[0]->dtype) {
     case OGQ_DTYPE_FLOAT: UNARY_LOOP(float, x < 0.0f ? 0.0f : x); break; /* NaN stays */
@@ -221,28 +293,28 @@ static enum ogq_status relu_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status tanh_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status tanh_run(struct ogq_kernel_ctx *ctx)
 {
     UNARY_LOOP(float, fast_tanhf(x));
     return OGQ_OK;
 }
 
 /* With e = exp(-|x|) (never overflows): 1/(1+e) for x >= 0, e/(1+e) for x < 0, so that
- * the negative tail keeps its relative accuracy down to the subnormals. */
+ * the negative tail keeps its relative accuracy (down to FLT_MIN, then 0). */
 static inline float sigmoid(float x)
 {
-    float e = fast_expf(-fabsf(x));
+    float e = fast_expf_small(-fabsf(x));
     float s = 1.0f / (1.0f + e);
     return fsel(x < 0.0f, e * s, s);
 }
 
-static enum ogq_status sigmoid_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status sigmoid_run(struct ogq_kernel_ctx *ctx)
 {
     UNARY_LOOP(float, sigmoid(x));
     return OGQ_OK;
 }
 
-static enum ogq_status leaky_relu_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status leaky_relu_run(struct ogq_kernel_ctx *ctx)
 {
     const float a = ((const struct act_params *)ctx->params)->alpha;
     UNARY_LOOP(float, fsel(x < 0.0f, a * x, x));
@@ -280,7 +352,7 @@ static inline float hard_sigmoid(float x, float a, float b)
     return fsel(v < 0.0f, 0.0f, v);
 }
 
-static enum ogq_status hard_sigmoid_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status hard_sigmoid_run(struct ogq_kernel_ctx *ctx)
 {
     const struct act_params *p = ctx->params;
     const float a = p->alpha, b = p->beta;
@@ -288,7 +360,7 @@ static enum ogq_status hard_sigmoid_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status hard_swish_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status hard_swish_run(struct ogq_kernel_ctx *ctx)
 {
     UNARY_LOOP(float, x * hard_sigmoid(x, 1.0f / 6.0f, 0.5f));
     return OGQ_OK;
@@ -296,14 +368,14 @@ static enum ogq_status hard_swish_run(struct ogq_kernel_ctx *ctx)
 
 /* Both forms are rewritten so that no 1 + (something near -1) cancels for negative x:
  *   none: 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2)
- *   tanh: 0.5 x (1 + tanh(u))      = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3) */
-static enum ogq_status gelu_run(struct ogq_kernel_ctx *ctx)
+ *   tanh: 0.5 x (1 + tanh(u))      = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+VEC_CLONES static enum ogq_status gelu_run(struct ogq_kernel_ctx *ctx)
 {
     if (((const struct act_params *)ctx->params)->tanh_approx) {
         const float c2 = 2.0f * 0.7978845608028654f; /* 2 sqrt(2/pi) */
-        UNARY_LOOP(float, x / (1.0f + fast_expf(-c2 * (x + 0.044715f * x * x * x))));
+        UNARY_LOOP(float, x * sigmoid(c2 * (x + 0.044715f * x * x * x)));
     } else {
-        UNARY_LOOP(float, 0.5f * x * erfcf(x * -0.70710678118654752f));
+        UNARY_LOOP(float, 0.5f * x * fast_erfcf(x * -0.70710678118654752f));
     }
     return OGQ_OK;
 }
@@ -311,7 +383,7 @@ static enum ogq_status gelu_run(struct ogq_kernel_ctx *ctx)
 /* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
 static inline float softplus(float x)
 {
-    return (x > 0.0f ? x : 0.0f) + log1pf(fast_expf(-fabsf(x)));
+    return (x > 0.0f ? x : 0.0f) + log1pf(fast_expf_small(-fabsf(x)));
 }
 
 static enum ogq_status softplus_run(struct ogq_kernel_ctx *ctx)
@@ -320,7 +392,7 @@ static enum ogq_status softplus_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status softsign_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status softsign_run(struct ogq_kernel_ctx *ctx)
 {
     UNARY_LOOP(float, x / (1.0f + fabsf(x)));
     return OGQ_OK;
@@ -332,17 +404,30 @@ static enum ogq_status mish_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status swish_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status swish_run(struct ogq_kernel_ctx *ctx)
 {
     const float a = ((const struct act_params *)ctx->params)->alpha;
     UNARY_LOOP(float, x * sigmoid(a * x));
     return OGQ_OK;
 }
 
-static enum ogq_status thresholded_relu_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status thresholded_relu_run(struct ogq_kernel_ctx *ctx)
 {
     const float a = ((const struct act_params *)ctx->params)->alpha;
     UNARY_LOOP(float, x <= a ? 0.0f : x); /* NaN stays */
+    return OGQ_OK;
+}
+
+/* Exp and Erf live here (not with the other unary math) to share the vectorised exp. */
+VEC_CLONES static enum ogq_status exp_run(struct ogq_kernel_ctx *ctx)
+{
+    UNARY_LOOP(float, fast_expf(x));
+    return OGQ_OK;
+}
+
+VEC_CLONES static enum ogq_status erf_run(struct ogq_kernel_ctx *ctx)
+{
+    UNARY_LOOP(float, fast_erff(x));
     return OGQ_OK;
 }
 
@@ -364,7 +449,7 @@ static enum ogq_status prelu_infer(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status prelu_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status prelu_run(struct ogq_kernel_ctx *ctx)
 {
     const float *x = ctx->inputs[0]->data, *s = ctx->inputs[1]->data;
     float *y = ctx->outputs[0]->data;
@@ -431,71 +516,74 @@ static size_t softmax_workspace(const struct ogq_kernel_ctx *ctx)
     return inner > 1 ? 2 * (size_t)inner * sizeof(float) : 0;
 }
 
-#define LANES 8
+/* Row reductions keep LANES independent partial results (one vector at any width, so the
+ * loops vectorise) and then combine them pairwise. */
+#define LANES 16
 
-static float row_max(const float *restrict x, int64_t n)
+#define FMAX_IGNORE_NAN(a, b) ((a) > (b) ? (a) : (b))
+
+static ALWAYS_INLINE float row_max(const float *restrict x, int64_t n)
 {
-    float mv[LANES];
+    float v[LANES];
     for (int j = 0; j < LANES; j++)
-        mv[j] = -INFINITY;
+        v[j] = -INFINITY;
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int j = 0; j < LANES; j++)
-            mv[j] = x[i + j] > mv[j] ? x[i + j] : mv[j];
-    float m = -INFINITY;
-    for (int j = 0; j < LANES; j++)
-        m = mv[j] > m ? mv[j] : m;
+            v[j] = FMAX_IGNORE_NAN(x[i + j], v[j]);
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            v[j] = FMAX_IGNORE_NAN(v[j + w], v[j]);
+    float m = v[0];
     for (; i < n; i++)
-        m = x[i] > m ? x[i] : m;
+        m = FMAX_IGNORE_NAN(x[i], m);
     return m;
 }
 
-/* y = exp(x - m) when y is non-NULL; returns the sum of exp(x - m). */
-static float row_exp_sum(const float *restrict x, float *restrict y, float m, int64_t n)
+/* y = exp(x - m); returns its sum. (A NaN in x, which row_max skips, makes the sum NaN.) */
+static ALWAYS_INLINE float row_exp_sum(const float *restrict x, float *restrict y, float m, int64_t n)
 {
-    float sv[LANES] = {0};
+    float v[LANES] = {0};
     int64_t i = 0;
-    if (y) {
-        for (; i + LANES <= n; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                float e = fast_expf(x[i + j] - m);
-                y[i + j] = e;
-                sv[j] += e;
-            }
-    } else {
-        for (; i + LANES <= n; i += LANES)
-            for (int j = 0; j < LANES; j++)
-                sv[j] += fast_expf(x[i + j] - m);
-    }
-    float s = 0.0f;
-    for (int j = 0; j < LANES; j++)
-        s += sv[j];
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float e = fast_expf_small(x[i + j] - m);
+            y[i + j] = e;
+            v[j] += e;
+        }
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            v[j] += v[j + w];
+    float s = v[0];
     for (; i < n; i++) {
-        float e = fast_expf(x[i] - m);
-        if (y)
-            y[i] = e;
+        float e = fast_expf_small(x[i] - m);
+        y[i] = e;
         s += e;
     }
     return s;
 }
 
-static void softmax_rows(const float *restrict x, float *restrict y, int64_t rows, int64_t n,
-                         bool log_)
+/* Contiguous rows of n. LogSoftmax also goes through exp(x - m) in y for the sum, then
+ * overwrites y with x - m - log(sum). */
+VEC_CLONES static void softmax_rows(const float *restrict x, float *restrict y, int64_t rows,
+                                    int64_t n, bool log_)
 {
     for (int64_t r = 0; r < rows; r++, x += n, y += n) {
         float m = row_max(x, n);
+        float s = row_exp_sum(x, y, m, n);
         if (log_) {
-            float ls = logf(row_exp_sum(x, NULL, m, n));
+            float ls = logf(s);
             VLOOP(n, y[k] = (x[k] - m) - ls);
         } else {
-            float inv = 1.0f / row_exp_sum(x, y, m, n);
+            float inv = 1.0f / s;
             VLOOP(n, y[k] *= inv);
         }
     }
 }
 
 /* One [n, inner] block normalised along n: every loop runs over a contiguous [inner]. */
-static void softmax_strided(const float *restrict x, float *restrict y, int64_t n, int64_t inner,
+VEC_CLONES static void softmax_strided(const float *restrict x, float *restrict y, int64_t n,
+                                       int64_t inner,
                             float *restrict mx, float *restrict sm, bool log_)
 {
     memcpy(mx, x, (size_t)inner * sizeof(float));
@@ -508,7 +596,7 @@ static void softmax_strided(const float *restrict x, float *restrict y, int64_t 
         const float *restrict xr = x + r * inner;
         float *restrict yr = y + r * inner;
         VLOOP(inner, {
-            float e = fast_expf(xr[k] - mx[k]);
+            float e = fast_expf_small(xr[k] - mx[k]);
             yr[k] = e;
             sm[k] += e;
         });
@@ -574,6 +662,8 @@ static const struct ogq_kernel kernels[] = {
     ACT("Mish", 18, mish_run),
     ACT("Swish", 24, swish_run),
     ACT("ThresholdedRelu", 10, thresholded_relu_run),
+    {"", "Exp", 6, INT_MAX, NULL, NULL, float_infer, NULL, exp_run, false},
+    {"", "Erf", 9, INT_MAX, NULL, NULL, float_infer, NULL, erf_run, false},
     {"", "PRelu", 7, INT_MAX, NULL, NULL, prelu_infer, NULL, prelu_run, false},
     {"", "Softmax", 1, INT_MAX, act_prepare, free, softmax_infer, softmax_workspace, softmax_run,
      false},

@@ -6,8 +6,11 @@
  *   depthwise  one input channel per group: a direct loop per output row that adds
  *              w * shifted input rows (vectorises along the row; im2col + a 1-row sgemm
  *              per channel would be far slower);
- *   general    im2col of one image and group into scratch (ogq_im2col_f32, the layout the
- *              GPTQ pass also uses) then Y_g = W_g @ col with sgemm.
+ *   general    im2col into scratch (the patch layout of ogq_im2col_f32, which the GPTQ
+ *              pass also uses) then Y_g = W_g @ col with sgemm, tiled over output rows so
+ *              the patch tile (~512 KB) is still in cache when sgemm packs it.
+ * With a batch and small outputs (< 256 positions, e.g. 7x7), pointwise and general
+ * convs put the patches of several images side by side so one sgemm is wide enough.
  * The bias is written into Y first and sgemm accumulates with beta = 1 (OpenBLAS clears
  * C in a separate pass for beta = 0 anyway, so this is free).
  *
@@ -86,8 +89,8 @@ static enum ogq_status parse_attrs(const struct ogq_node *node, bool transpose,
     OGQ_TRY(read_ints_attr(node, "pads", 2 * MAXS, 0, a->pads, &a->n_pads, err));
     if (transpose) {
         OGQ_TRY(read_ints_attr(node, "output_padding", MAXS, 0, a->out_pad, &a->n_out_pad, err));
-        OGQ_TRY(read_ints_attr(node, "output_shape", MAXS + 2, 0, a->out_shape, &a->n_out_shape,
-                               err));
+        OGQ_TRY(
+            read_ints_attr(node, "output_shape", MAXS + 2, 0, a->out_shape, &a->n_out_shape, err));
     }
     return OGQ_OK;
 }
@@ -121,7 +124,10 @@ static enum ogq_status convt_prepare(const struct ogq_node *node, int64_t opset,
     return conv_prepare_common(node, true, params, err);
 }
 
-static void conv_release(void *params) { free(params); }
+static void conv_release(void *params)
+{
+    free(params);
+}
 
 /* Checks attribute counts against nd and fills the parts of the geometry common to Conv
  * and ConvTranspose (kernel from W's dims, strides, dilations). */
@@ -131,12 +137,11 @@ static enum ogq_status geom_base(const struct ogq_node *node, const struct conv_
 {
     if (rank < 3 || rank > MAXS + 2)
         return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
-                               "input rank %d is not supported (1 to %d spatial axes)", rank,
-                               MAXS);
+                               "input rank %d is not supported (1 to %d spatial axes)", rank, MAXS);
     int nd = rank - 2;
-    if ((a->n_kernel && a->n_kernel != (size_t)nd) || (a->n_strides && a->n_strides != (size_t)nd) ||
-        (a->n_dil && a->n_dil != (size_t)nd) || (a->n_pads && a->n_pads != 2 * (size_t)nd) ||
-        (a->n_out_pad && a->n_out_pad != (size_t)nd))
+    if ((a->n_kernel && a->n_kernel != (size_t)nd) ||
+        (a->n_strides && a->n_strides != (size_t)nd) || (a->n_dil && a->n_dil != (size_t)nd) ||
+        (a->n_pads && a->n_pads != 2 * (size_t)nd) || (a->n_out_pad && a->n_out_pad != (size_t)nd))
         return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
                                "attribute lengths do not match %d spatial axes", nd);
     memset(g, 0, sizeof *g);
@@ -175,8 +180,8 @@ static enum ogq_status conv_geom(const struct ogq_node *node, const struct conv_
 }
 
 enum ogq_status ogq_conv_node_geom(const struct ogq_node *node, int rank, const int64_t *x_dims,
-                                   const int64_t *w_dims, struct ogq_conv_geom *g,
-                                   int64_t *group, struct ogq_error *err)
+                                   const int64_t *w_dims, struct ogq_conv_geom *g, int64_t *group,
+                                   struct ogq_error *err)
 {
     struct conv_attrs a;
     OGQ_TRY(parse_attrs(node, false, &a, err));
@@ -230,8 +235,48 @@ static enum ogq_status conv_infer(struct ogq_kernel_ctx *ctx)
     int64_t dims[MAXS + 2] = {x->dims[0], w->dims[0]};
     for (int i = 0; i < g.nd; i++)
         dims[2 + i] = g.out[i];
-    return ogq_rt_tensor_set_shape(ctx->outputs[0], OGQ_DTYPE_FLOAT, x->rank, dims,
-                                   ctx->node->name, ctx->err);
+    return ogq_rt_tensor_set_shape(ctx->outputs[0], OGQ_DTYPE_FLOAT, x->rank, dims, ctx->node->name,
+                                   ctx->err);
+}
+
+/* Output rows (see ogq_im2col_rows_f32) per im2col tile. The patch tile of K rows stays
+ * near COL_TILE_BYTES per BLAS thread, so it is still in cache when sgemm packs it, but
+ * spans at least MIN_TILE_COLS output positions per thread and at least `m` (the output
+ * channels): sgemm packs the whole weight matrix again for every tile, which only pays
+ * off while the tile is wider than the weight is tall. (Measured on ResNet-like layers,
+ * one thread: 20-30% less time than one whole-image im2col.) */
+#define COL_TILE_BYTES (512 * 1024)
+#define MIN_TILE_COLS 128
+
+static int64_t conv_tile_rows(const struct ogq_conv_geom *g, int64_t k, int64_t m, int threads)
+{
+    int64_t rows = 1;
+    for (int i = 0; i + 1 < g->nd; i++)
+        rows *= g->out[i];
+    const int64_t ow = g->out[g->nd - 1], th = threads > 1 ? threads : 1;
+    int64_t t = th * COL_TILE_BYTES / (k * ow * (int64_t)sizeof(float));
+    int64_t min_cols = th * MIN_TILE_COLS > m ? th * MIN_TILE_COLS : m;
+    int64_t min_rows = (min_cols + ow - 1) / ow;
+    t = t < min_rows ? min_rows : t;
+    return t < rows ? t : rows;
+}
+
+/* Images folded side by side into one sgemm: small outputs (late layers of a CNN, 7x7
+ * or 14x14) make narrow sgemms, so with a batch the patches of several images form one
+ * [K, images * out] matrix. Returns the images per chunk (1 = no folding). */
+#define FOLD_MAX_COLS 256        /* fold only outputs smaller than this */
+#define FOLD_TARGET_COLS 512     /* aim for this many sgemm columns */
+#define FOLD_MAX_BYTES (4 << 20) /* patch matrix budget */
+
+static int64_t conv_fold_images(int64_t n_img, int64_t os, int64_t k)
+{
+    if (n_img < 2 || os >= FOLD_MAX_COLS)
+        return 1;
+    int64_t nb = (FOLD_TARGET_COLS + os - 1) / os;
+    int64_t by_bytes = FOLD_MAX_BYTES / (k * os * (int64_t)sizeof(float));
+    nb = nb < by_bytes ? nb : by_bytes;
+    nb = nb < n_img ? nb : n_img;
+    return nb < 2 ? 1 : nb;
 }
 
 static size_t conv_workspace(const struct ogq_kernel_ctx *ctx)
@@ -242,14 +287,17 @@ static size_t conv_workspace(const struct ogq_kernel_ctx *ctx)
     struct ogq_error e;
     if (conv_geom(ctx->node, a, x->rank, x->dims, w->dims, &g, &e) != OGQ_OK)
         return 0;
-    int64_t cg = w->dims[1];
-    switch (conv_path(&g, cg)) {
-    case PATH_POINTWISE: return 0;
-    case PATH_DEPTHWISE: return sizeof(int64_t) * 2 * (size_t)g.kernel[g.nd - 1];
-    case PATH_GENERAL: break;
-    }
-    return sizeof(float) * (size_t)(cg * ogq_conv_geom_kernel_size(&g) *
-                                    ogq_conv_geom_out_size(&g));
+    const int64_t cg = w->dims[1], mg = w->dims[0] / a->group;
+    const enum conv_path path = conv_path(&g, cg);
+    if (path == PATH_DEPTHWISE)
+        return sizeof(int64_t) * 2 * (size_t)g.kernel[g.nd - 1];
+    const int64_t k = cg * ogq_conv_geom_kernel_size(&g), os = ogq_conv_geom_out_size(&g);
+    const int64_t nb = conv_fold_images(x->dims[0], os, k);
+    if (nb > 1) /* patches + the sgemm result of one chunk */
+        return sizeof(float) * (size_t)((k + mg) * nb * os);
+    if (path == PATH_POINTWISE)
+        return 0;
+    return sizeof(float) * (size_t)(k * conv_tile_rows(&g, k, mg, ctx->threads) * g.out[g.nd - 1]);
 }
 
 /* Y[m, :] = bias[m] (or 0) for `channels` planes of `plane` values. */
@@ -269,8 +317,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 /* Output positions o in [lo, hi) read o * s + off inside [0, in). */
-static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
-                        int64_t *hi)
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
 {
     int64_t l = -floor_div(off, s), h = -floor_div(off - in, s);
     l = l < 0 ? 0 : l;
@@ -355,9 +402,8 @@ struct dw_job {
 
 /* Output columns [j0, j1) of one row where some kernel column falls outside the image:
  * scalar, bounds-checked. */
-static inline OGQ_INLINE void dw_border(float *row, int64_t j0, int64_t j1,
-                                        const float *const *src, const float *const *wk, int nt,
-                                        const struct dw_job *jb)
+static inline OGQ_INLINE void dw_border(float *row, int64_t j0, int64_t j1, const float *const *src,
+                                        const float *const *wk, int nt, const struct dw_job *jb)
 {
     const int64_t sw = jb->s[2], dw = jb->d[2], pw = jb->p[2], w_in = jb->in[2];
     for (int64_t j = j0; j < j1; j++) {
@@ -432,18 +478,24 @@ static inline OGQ_INLINE void dw_impl(const struct dw_job *jb)
     }
 }
 
-OGQ_HOT static void dw_base(const struct dw_job *jb) { dw_impl(jb); }
+OGQ_HOT static void dw_base(const struct dw_job *jb)
+{
+    dw_impl(jb);
+}
 #if OGQ_HAVE_AVX2_CLONES
-OGQ_HOT_AVX2 static void dw_avx2(const struct dw_job *jb) { dw_impl(jb); }
+OGQ_HOT_AVX2 static void dw_avx2(const struct dw_job *jb)
+{
+    dw_impl(jb);
+}
 #endif
 
 /* Depthwise (one input channel per group) for one image. `wr` is scratch for
  * 2 * kernel_w range bounds. */
-static void conv_depthwise(const struct ogq_conv_geom *g, const float *x, const float *w,
-                           float *y, int64_t out_channels, int64_t mult, int64_t *wr)
+static void conv_depthwise(const struct ogq_conv_geom *g, const float *x, const float *w, float *y,
+                           int64_t out_channels, int64_t mult, int64_t *wr)
 {
-    struct dw_job jb = {.x = x, .w = w, .y = y, .out_channels = out_channels, .mult = mult,
-                        .wr = wr};
+    struct dw_job jb = {
+        .x = x, .w = w, .y = y, .out_channels = out_channels, .mult = mult, .wr = wr};
     int off = 3 - g->nd;
     for (int i = 0; i < 3; i++) {
         int j = i - off;
@@ -471,6 +523,33 @@ static void conv_depthwise(const struct ogq_conv_geom *g, const float *x, const 
     dw_base(&jb);
 }
 
+/* Pointwise and general Conv with `nb` > 1 images per sgemm (see conv_fold_images). */
+OGQ_HOT static void conv_folded(const struct ogq_conv_geom *g, const float *x, const float *w,
+                                float *y, int64_t n_img, int64_t c, int64_t m, int64_t grp,
+                                int64_t nb, float *scratch)
+{
+    const int64_t cg = c / grp, mg = m / grp, k = cg * ogq_conv_geom_kernel_size(g);
+    const int64_t is = ogq_conv_geom_in_size(g), os = ogq_conv_geom_out_size(g);
+    const int64_t rows = os / g->out[g->nd - 1];
+    float *col = scratch, *tmp = scratch + k * nb * os;
+    for (int64_t n0 = 0; n0 < n_img; n0 += nb) {
+        const int64_t cnt = n0 + nb < n_img ? nb : n_img - n0, nc = cnt * os;
+        for (int64_t gi = 0; gi < grp; gi++) {
+            for (int64_t b = 0; b < cnt; b++)
+                ogq_im2col_rows_f32(g, cg, x + ((n0 + b) * c + gi * cg) * is, 0, rows, col + b * os,
+                                    nc);
+            ogq_sgemm(false, false, mg, nc, k, 1.0f, w + gi * mg * k, k, col, nc, 0.0f, tmp, nc);
+            for (int64_t b = 0; b < cnt; b++)
+                for (int64_t mm = 0; mm < mg; mm++) {
+                    float *restrict dst = y + ((n0 + b) * m + gi * mg + mm) * os;
+                    const float *restrict src = tmp + mm * nc + b * os;
+                    for (int64_t j = 0; j < os; j++)
+                        dst[j] += src[j];
+                }
+        }
+    }
+}
+
 static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
 {
     const struct conv_attrs *a = ctx->params;
@@ -480,28 +559,41 @@ static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
     const int64_t n_img = x->dims[0], c = x->dims[1], m = w->dims[0], grp = a->group;
     const int64_t cg = c / grp, mg = m / grp;
     const int64_t is = ogq_conv_geom_in_size(&g), os = ogq_conv_geom_out_size(&g);
-    const int64_t ks = ogq_conv_geom_kernel_size(&g);
+    const int64_t ks = ogq_conv_geom_kernel_size(&g), k = cg * ks;
     const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL;
     float *yv = ctx->outputs[0]->data;
-    enum conv_path path = conv_path(&g, cg);
+    const enum conv_path path = conv_path(&g, cg);
+    for (int64_t n = 0; n < n_img; n++)
+        fill_bias(yv + n * m * os, bv, m, os);
+    if (path != PATH_DEPTHWISE) {
+        const int64_t nb = conv_fold_images(n_img, os, k);
+        if (nb > 1) {
+            conv_folded(&g, xv, wv, yv, n_img, c, m, grp, nb, ctx->scratch);
+            return OGQ_OK;
+        }
+    }
+    const int64_t ow = g.out[g.nd - 1], rows = os / ow;
+    const int64_t tile = conv_tile_rows(&g, k, mg, ctx->threads);
     for (int64_t n = 0; n < n_img; n++) {
         const float *xn = xv + n * c * is;
         float *yn = yv + n * m * os;
-        fill_bias(yn, bv, m, os);
         if (path == PATH_DEPTHWISE) {
             conv_depthwise(&g, xn, wv, yn, m, mg, ctx->scratch);
             continue;
         }
         for (int64_t gi = 0; gi < grp; gi++) {
-            const float *xg = xn + gi * cg * is, *wg = wv + gi * mg * cg * ks;
+            const float *xg = xn + gi * cg * is, *wg = wv + gi * mg * k;
             float *yg = yn + gi * mg * os;
             if (path == PATH_POINTWISE) {
                 ogq_sgemm(false, false, mg, os, cg, 1.0f, wg, cg, xg, is, 1.0f, yg, os);
-            } else {
-                float *col = ctx->scratch;
-                ogq_im2col_f32(&g, cg, xg, col);
-                ogq_sgemm(false, false, mg, os, cg * ks, 1.0f, wg, cg * ks, col, os, 1.0f, yg,
-                          os);
+                continue;
+            }
+            /* im2col + sgemm, tiled over output rows. */
+            float *col = ctx->scratch;
+            for (int64_t r0 = 0; r0 < rows; r0 += tile) {
+                const int64_t r1 = r0 + tile < rows ? r0 + tile : rows, nc = (r1 - r0) * ow;
+                ogq_im2col_rows_f32(&g, cg, xg, r0, r1, col, nc);
+                ogq_sgemm(false, false, mg, nc, k, 1.0f, wg, k, col, nc, 1.0f, yg + r0 * ow, os);
             }
         }
     }
@@ -548,8 +640,8 @@ static enum ogq_status convt_geom(const struct ogq_kernel_ctx *ctx, struct ogq_c
             out = full - pb - pe;
         }
         if (out < 1 || in < 1)
-            return OGQ_KFAIL(ctx, "output size %lld along axis %d is not positive",
-                             (long long)out, i);
+            return OGQ_KFAIL(ctx, "output size %lld along axis %d is not positive", (long long)out,
+                             i);
         g->in[i] = out;
         g->out[i] = in;
         g->pad[i] = pb;
@@ -570,8 +662,8 @@ static enum ogq_status convt_infer(struct ogq_kernel_ctx *ctx)
     int64_t dims[MAXS + 2] = {x->dims[0], m};
     for (int i = 0; i < g.nd; i++)
         dims[2 + i] = g.in[i];
-    return ogq_rt_tensor_set_shape(ctx->outputs[0], OGQ_DTYPE_FLOAT, x->rank, dims,
-                                   ctx->node->name, ctx->err);
+    return ogq_rt_tensor_set_shape(ctx->outputs[0], OGQ_DTYPE_FLOAT, x->rank, dims, ctx->node->name,
+                                   ctx->err);
 }
 
 static size_t convt_workspace(const struct ogq_kernel_ctx *ctx)

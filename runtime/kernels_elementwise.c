@@ -21,6 +21,14 @@
 
 /* ---------------------------------------------------------------- loop helpers */
 
+/* Hot loops are also compiled for AVX-512 and AVX2 and picked at load time (GCC function
+ * multiversioning, an ifunc): the baseline x86-64 target has only 4-wide SSE2. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 #define VBLOCK 16
 
 /* The blocks' iterations are independent (outputs never alias inputs): tell the compiler
@@ -204,7 +212,7 @@ static enum ogq_status arith_infer(struct ogq_kernel_ctx *ctx)
  * wraps, instead of trapping. */
 #define IDIV(T, UT, a, b) ((b) == 0 ? (T)0 : (b) == -1 ? (T)(0 - (UT)(a)) : (T)((a) / (b)))
 
-static enum ogq_status binary_run(struct ogq_kernel_ctx *ctx, enum binop op)
+VEC_CLONES static enum ogq_status binary_run(struct ogq_kernel_ctx *ctx, enum binop op)
 {
     switch (ctx->outputs[0]->dtype) {
     case OGQ_DTYPE_FLOAT:
@@ -290,6 +298,32 @@ static inline int64_t ipow(int64_t b, int64_t e)
     return (int64_t)r;
 }
 
+/* Common scalar exponents without powf: 2 (x*x is correctly rounded), 3 and 4 (within
+ * an ulp or two), 1, 0, -1, 0.5 (sqrt, with pow's +0 for -0 and +inf for -inf). A
+ * 1-element exponent only adds size-1 axes, so the output is laid out like the base.
+ * Returns false for other exponents. */
+VEC_CLONES static bool pow_scalar(struct ogq_kernel_ctx *ctx)
+{
+    float e = ((const float *)ctx->inputs[1]->data)[0];
+    if (e == 2.0f)
+        UNARY_LOOP(float, float, x * x);
+    else if (e == 3.0f)
+        UNARY_LOOP(float, float, x * x * x);
+    else if (e == 4.0f)
+        UNARY_LOOP(float, float, (x * x) * (x * x));
+    else if (e == 1.0f)
+        UNARY_LOOP(float, float, x);
+    else if (e == 0.0f)
+        UNARY_LOOP(float, float, ((void)x, 1.0f)); /* pow(x, 0) = 1, even for NaN */
+    else if (e == -1.0f)
+        UNARY_LOOP(float, float, 1.0f / x);
+    else if (e == 0.5f)
+        UNARY_LOOP(float, float, x == -INFINITY ? INFINITY : sqrtf(x) + 0.0f);
+    else
+        return false;
+    return true;
+}
+
 #define POW_FLOAT_INT(TE) BCAST2(float, TE, float, (float)pow((double)x0, (double)x1))
 #define POW_INT_INT(TB, TE, WRAP) BCAST2(TB, TE, TB, WRAP(ipow((int64_t)x0, (int64_t)x1)))
 
@@ -299,12 +333,9 @@ static enum ogq_status pow_run(struct ogq_kernel_ctx *ctx)
     if (bt == OGQ_DTYPE_FLOAT) {
         switch (et) {
         case OGQ_DTYPE_FLOAT:
-            /* A scalar exponent of 2 (x*x is exactly rounded, and fast). A 1-element
-             * exponent only adds size-1 axes, so the output is laid out like the base. */
-            if (ctx->inputs[1]->numel == 1 && ((const float *)ctx->inputs[1]->data)[0] == 2.0f)
-                UNARY_LOOP(float, float, x * x);
-            else
-                BCAST2(float, float, float, powf(x0, x1));
+            if (ctx->inputs[1]->numel == 1 && pow_scalar(ctx))
+                break;
+            BCAST2(float, float, float, powf(x0, x1));
             break;
         case OGQ_DTYPE_INT64: POW_FLOAT_INT(int64_t); break;
         case OGQ_DTYPE_INT32: POW_FLOAT_INT(int32_t); break;
@@ -434,7 +465,7 @@ static enum ogq_status cmp_infer(struct ogq_kernel_ctx *ctx)
     case CMP_GE: BCAST2(T, T, uint8_t, x0 >= x1); break;                                           \
     }
 
-static enum ogq_status cmp_run(struct ogq_kernel_ctx *ctx, enum cmpop op)
+VEC_CLONES static enum ogq_status cmp_run(struct ogq_kernel_ctx *ctx, enum cmpop op)
 {
     switch (ctx->inputs[0]->dtype) {
     case OGQ_DTYPE_FLOAT: CMP_CASES(float); break;
@@ -463,19 +494,19 @@ static enum ogq_status logic_infer(struct ogq_kernel_ctx *ctx)
 }
 
 /* BOOL bytes are 0/1; `!= 0` keeps any other nonzero byte meaning true. */
-static enum ogq_status and_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status and_run(struct ogq_kernel_ctx *ctx)
 {
     BCAST2(uint8_t, uint8_t, uint8_t, (x0 != 0) & (x1 != 0));
     return OGQ_OK;
 }
 
-static enum ogq_status or_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status or_run(struct ogq_kernel_ctx *ctx)
 {
     BCAST2(uint8_t, uint8_t, uint8_t, (x0 != 0) | (x1 != 0));
     return OGQ_OK;
 }
 
-static enum ogq_status xor_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status xor_run(struct ogq_kernel_ctx *ctx)
 {
     BCAST2(uint8_t, uint8_t, uint8_t, (x0 != 0) ^ (x1 != 0));
     return OGQ_OK;
@@ -488,7 +519,7 @@ static enum ogq_status not_infer(struct ogq_kernel_ctx *ctx)
     return set_same_output(ctx, OGQ_DTYPE_BOOL);
 }
 
-static enum ogq_status not_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status not_run(struct ogq_kernel_ctx *ctx)
 {
     UNARY_LOOP(uint8_t, uint8_t, x == 0);
     return OGQ_OK;
@@ -536,7 +567,7 @@ static enum ogq_status where_infer(struct ogq_kernel_ctx *ctx)
         }                                                                                          \
     } while (0)
 
-static enum ogq_status where_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status where_run(struct ogq_kernel_ctx *ctx)
 {
     switch (ogq_rt_elem_size(ctx->outputs[0]->dtype)) {
     case 1: WHERE_LOOP(uint8_t); break;
@@ -620,7 +651,7 @@ static enum ogq_status mean_infer(struct ogq_kernel_ctx *ctx) { return variadic_
         }                                                                                          \
     } while (0)
 
-static enum ogq_status minmax_run(struct ogq_kernel_ctx *ctx, bool is_max)
+VEC_CLONES static enum ogq_status minmax_run(struct ogq_kernel_ctx *ctx, bool is_max)
 {
     switch (ctx->outputs[0]->dtype) {
     case OGQ_DTYPE_FLOAT:
@@ -661,14 +692,14 @@ static enum ogq_status minmax_run(struct ogq_kernel_ctx *ctx, bool is_max)
 static enum ogq_status min_run(struct ogq_kernel_ctx *ctx) { return minmax_run(ctx, false); }
 static enum ogq_status max_run(struct ogq_kernel_ctx *ctx) { return minmax_run(ctx, true); }
 
-static enum ogq_status sum_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status sum_run(struct ogq_kernel_ctx *ctx)
 {
     VARIADIC(float, x0 + x1);
     return OGQ_OK;
 }
 
 /* Sum in input order, then divide (not multiply by 1/n) as the reference does. */
-static enum ogq_status mean_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status mean_run(struct ogq_kernel_ctx *ctx)
 {
     VARIADIC(float, x0 + x1);
     float n = (float)ctx->n_inputs;
@@ -730,7 +761,7 @@ static enum ogq_status clip_infer(struct ogq_kernel_ctx *ctx)
         UNARY_LOOP(T, T, (x < lo ? lo : x) > hi ? hi : (x < lo ? lo : x));                         \
     } while (0)
 
-static enum ogq_status clip_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status clip_run(struct ogq_kernel_ctx *ctx)
 {
     if (ctx->opset < 11) {
         const struct clip_params *p = ctx->params;
@@ -845,8 +876,43 @@ static enum ogq_status cast_infer(struct ogq_kernel_ctx *ctx)
     return set_same_output(ctx, cast_storage(t));
 }
 
-static inline float round_half(float v) { return ogq_half_to_float(ogq_float_to_half(v)); }
-static inline float round_bf16(float v) { return ogq_bfloat16_to_float(ogq_float_to_bfloat16(v)); }
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* float -> float16 -> float, round to nearest even, branch-free so that it vectorises
+ * (same results as ogq_half_to_float(ogq_float_to_half(v)), checked by the unit tests).
+ * Normal half range: drop 13 mantissa bits with an integer rounding add; subnormal half
+ * range (below 2^-14): adding 0.75, whose ulp is 2^-24, rounds to the half quantum;
+ * magnitudes above 65504 after rounding become inf; NaN passes through. */
+static inline float round_half(float v)
+{
+    uint32_t u = f2u(v), a = u & 0x7FFFFFFFu;
+    uint32_t rn = (a + 0xFFFu + ((a >> 13) & 1u)) & ~0x1FFFu;
+    uint32_t sub = f2u((u2f(a) + 0.75f) - 0.75f);
+    uint32_t r = a < 0x38800000u ? sub : rn;
+    r = r > 0x477FE000u ? 0x7F800000u : r;
+    r = a > 0x7F800000u ? a : r;
+    return u2f(r | (u & 0x80000000u));
+}
+
+/* float -> bfloat16 -> float, round to nearest even; NaN passes through. */
+static inline float round_bf16(float v)
+{
+    uint32_t u = f2u(v);
+    uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    return u2f((u & 0x7FFFFFFFu) > 0x7F800000u ? u : r);
+}
 
 /* Element i of a packed 4-bit tensor (low nibble first). */
 static inline int64_t get_nibble(const uint8_t *p, int64_t i, bool is_signed)
@@ -943,7 +1009,7 @@ static enum ogq_status cast_run(struct ogq_kernel_ctx *ctx)
 /* ---------------------------------------------------------------- unary math */
 
 enum unop {
-    U_SQRT, U_RECIP, U_EXP, U_LOG, U_ERF, U_FLOOR, U_CEIL, U_ROUND, U_SIN, U_COS,
+    U_SQRT, U_RECIP, U_LOG, U_FLOOR, U_CEIL, U_ROUND, U_SIN, U_COS,
     U_NEG, U_ABS, U_SIGN
 };
 
@@ -963,17 +1029,20 @@ static enum ogq_status unary_numeric_infer(struct ogq_kernel_ctx *ctx)
     return set_same_output(ctx, ctx->inputs[0]->dtype);
 }
 
-static enum ogq_status unary_run(struct ogq_kernel_ctx *ctx, enum unop op)
+VEC_CLONES static enum ogq_status unary_run(struct ogq_kernel_ctx *ctx, enum unop op)
 {
     switch (op) {
     case U_SQRT: UNARY_LOOP(float, float, sqrtf(x)); break;
     case U_RECIP: UNARY_LOOP(float, float, 1.0f / x); break;
-    case U_EXP: UNARY_LOOP(float, float, expf(x)); break;
     case U_LOG: UNARY_LOOP(float, float, logf(x)); break;
-    case U_ERF: UNARY_LOOP(float, float, erff(x)); break;
     case U_FLOOR: UNARY_LOOP(float, float, floorf(x)); break;
     case U_CEIL: UNARY_LOOP(float, float, ceilf(x)); break;
-    case U_ROUND: UNARY_LOOP(float, float, rintf(x)); break; /* default mode: half to even */
+    case U_ROUND: /* |x| < 2^23: adding and removing 2^23 rounds to nearest even (the
+                   * default rounding mode); larger magnitudes, inf and NaN are x */
+        UNARY_LOOP(float, float,
+                   fabsf(x) < 8388608.0f ? copysignf((fabsf(x) + 8388608.0f) - 8388608.0f, x)
+                                         : x);
+        break;
     case U_SIN: UNARY_LOOP(float, float, sinf(x)); break;
     case U_COS: UNARY_LOOP(float, float, cosf(x)); break;
     case U_NEG:
@@ -1029,9 +1098,7 @@ static enum ogq_status unary_run(struct ogq_kernel_ctx *ctx, enum unop op)
 
 static enum ogq_status sqrt_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_SQRT); }
 static enum ogq_status recip_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_RECIP); }
-static enum ogq_status exp_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_EXP); }
 static enum ogq_status log_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_LOG); }
-static enum ogq_status erf_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_ERF); }
 static enum ogq_status floor_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_FLOOR); }
 static enum ogq_status ceil_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_CEIL); }
 static enum ogq_status round_run(struct ogq_kernel_ctx *ctx) { return unary_run(ctx, U_ROUND); }
@@ -1091,9 +1158,7 @@ static const struct ogq_kernel kernels[] = {
     {"", "CastLike", 15, INT_MAX, NULL, NULL, cast_infer, NULL, cast_run, false},
     {"", "Sqrt", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, sqrt_run, false},
     {"", "Reciprocal", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, recip_run, false},
-    {"", "Exp", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, exp_run, false},
     {"", "Log", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, log_run, false},
-    {"", "Erf", 9, INT_MAX, NULL, NULL, unary_float_infer, NULL, erf_run, false},
     {"", "Floor", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, floor_run, false},
     {"", "Ceil", 6, INT_MAX, NULL, NULL, unary_float_infer, NULL, ceil_run, false},
     {"", "Round", 11, INT_MAX, NULL, NULL, unary_float_infer, NULL, round_run, false},

@@ -12,8 +12,8 @@
  *           operands are used in place when their layout is already [batch, m|k, k|m]
  *           (transposes are sgemm flags), otherwise permuted into scratch, and the
  *           [batch, m, n] result is permuted into the output when needed. Everything
- *           else (one or 3+ operands, diagonals, single-operand sums, broadcast size-1
- *           ellipsis dims) runs a general strided loop accumulating in double.
+ *           else (one or 3+ operands, diagonals, single-operand sums, size-1 broadcast
+ *           dims) runs a general strided loop accumulating in double.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -74,9 +74,9 @@ static void batch_iter_next(struct batch_iter *it)
 
 struct mm_shape {
     int64_t m, k, n;
-    int ra, rb, r;                     /* batch ranks of A, B and the output */
+    int ra, rb, r; /* batch ranks of A, B and the output */
     int64_t a_batch[OGQ_RT_MAX_RANK], b_batch[OGQ_RT_MAX_RANK], batch[OGQ_RT_MAX_RANK];
-    int64_t na, nb, nbatch;            /* batch element counts */
+    int64_t na, nb, nbatch; /* batch element counts */
 };
 
 static enum ogq_status mm_shape(struct ogq_kernel_ctx *ctx, struct mm_shape *s)
@@ -131,15 +131,15 @@ static enum ogq_status matmul_infer(struct ogq_kernel_ctx *ctx)
         dims[r++] = s.m;
     if (ctx->inputs[1]->rank > 1)
         dims[r++] = s.n;
-    return ogq_rt_tensor_set_shape(ctx->outputs[0], ctx->inputs[0]->dtype, r, dims,
-                                   ctx->node->name, ctx->err);
+    return ogq_rt_tensor_set_shape(ctx->outputs[0], ctx->inputs[0]->dtype, r, dims, ctx->node->name,
+                                   ctx->err);
 }
 
 #define MATMUL_INT_LOOP(T)                                                                         \
     do {                                                                                           \
         const T *a = ctx->inputs[0]->data, *b = ctx->inputs[1]->data;                              \
         T *y = ctx->outputs[0]->data;                                                              \
-        for (int64_t e = 0; e < s.nbatch; e++, batch_iter_next(&it)) {                            \
+        for (int64_t e = 0; e < s.nbatch; e++, batch_iter_next(&it)) {                             \
             const T *pa = a + it.a * s.m * s.k, *pb = b + it.b * s.k * s.n;                        \
             T *py = y + e * s.m * s.n;                                                             \
             for (int64_t i = 0; i < s.m; i++) {                                                    \
@@ -164,10 +164,16 @@ static enum ogq_status matmul_run(struct ogq_kernel_ctx *ctx)
     struct batch_iter it;
     batch_iter_init(&it, s.r, s.batch, s.ra, s.a_batch, s.rb, s.b_batch);
     switch (ctx->outputs[0]->dtype) {
-    case OGQ_DTYPE_INT32: MATMUL_INT_LOOP(int32_t); return OGQ_OK;
-    case OGQ_DTYPE_INT64: MATMUL_INT_LOOP(int64_t); return OGQ_OK;
-    case OGQ_DTYPE_FLOAT: break;
-    default: return unsupported(ctx, "unsupported dtype");
+    case OGQ_DTYPE_INT32:
+        MATMUL_INT_LOOP(int32_t);
+        return OGQ_OK;
+    case OGQ_DTYPE_INT64:
+        MATMUL_INT_LOOP(int64_t);
+        return OGQ_OK;
+    case OGQ_DTYPE_FLOAT:
+        break;
+    default:
+        return unsupported(ctx, "unsupported dtype");
     }
     const float *a = ctx->inputs[0]->data, *b = ctx->inputs[1]->data;
     float *y = ctx->outputs[0]->data;
@@ -206,7 +212,10 @@ static enum ogq_status gemm_prepare(const struct ogq_node *node, int64_t opset, 
     return OGQ_OK;
 }
 
-static void gemm_release(void *params) { free(params); }
+static void gemm_release(void *params)
+{
+    free(params);
+}
 
 static enum ogq_status gemm_infer(struct ogq_kernel_ctx *ctx)
 {
@@ -270,8 +279,8 @@ static enum ogq_status gemm_run(struct ogq_kernel_ctx *ctx)
         }
         beta = 1.0f;
     }
-    ogq_sgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, a->data, a->dims[1], b->data,
-              b->dims[1], beta, y, n);
+    ogq_sgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, a->data, a->dims[1], b->data, b->dims[1],
+              beta, y, n);
     return OGQ_OK;
 }
 
@@ -282,9 +291,9 @@ static enum ogq_status gemm_run(struct ogq_kernel_ctx *ctx)
 #define EIN_MAX_LABELS (EIN_LETTERS + OGQ_RT_MAX_RANK)
 
 struct ein_term {
-    int n;                     /* letters */
+    int n;                       /* letters */
     int8_t lab[OGQ_RT_MAX_RANK]; /* letter labels 0..51 */
-    int ell;                   /* position of "..." among the letters, -1 if none */
+    int ell;                     /* position of "..." among the letters, -1 if none */
 };
 
 struct ein_params {
@@ -372,8 +381,7 @@ static enum ogq_status einsum_prepare(const struct ogq_node *node, int64_t opset
     }
     if (!ok) {
         free(p);
-        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "cannot parse equation '%s'",
-                               eq);
+        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "cannot parse equation '%s'", eq);
     }
     if ((size_t)p->n_ops != node->n_inputs) {
         int n = p->n_ops;
@@ -386,7 +394,10 @@ static enum ogq_status einsum_prepare(const struct ogq_node *node, int64_t opset
     return OGQ_OK;
 }
 
-static void einsum_release(void *params) { free(params); }
+static void einsum_release(void *params)
+{
+    free(params);
+}
 
 /* Labels resolved against the actual input ranks. Ellipsis dims get labels
  * EIN_LETTERS + j, right-aligned over the widest ellipsis. */
@@ -395,8 +406,8 @@ struct ein_plan {
     int rank[EIN_MAX_OPS];
     int8_t lab[EIN_MAX_OPS][OGQ_RT_MAX_RANK];
     int out_rank;
-    int8_t out_lab[OGQ_RT_MAX_RANK];
-    int64_t size[EIN_MAX_LABELS]; /* 0 = label unused */
+    int8_t out_lab[EIN_MAX_LABELS]; /* checked against OGQ_RT_MAX_RANK after filling */
+    int64_t size[EIN_MAX_LABELS];   /* 0 = label unused */
     bool used[EIN_MAX_LABELS];
     /* fast path */
     bool fast;
@@ -459,14 +470,14 @@ static enum ogq_status ein_make_plan(const struct ogq_kernel_ctx *ctx, struct ei
                 pl->used[l] = true;
                 pl->size[l] = sz;
             } else if (pl->size[l] != sz) {
-                /* size-1 ellipsis dims broadcast; letter dims must agree */
-                if (l >= EIN_LETTERS && (sz == 1 || pl->size[l] == 1))
+                /* size-1 dims broadcast (numpy semantics); others must agree */
+                if (sz == 1 || pl->size[l] == 1)
                     pl->size[l] = sz > pl->size[l] ? sz : pl->size[l];
                 else
                     return OGQ_KFAIL(ctx, "label '%c' has sizes %lld and %lld",
                                      l >= EIN_LETTERS ? '.'
-                                     : l >= 26       ? 'a' + (l - 26)
-                                                     : 'A' + l,
+                                     : l >= 26        ? 'a' + (l - 26)
+                                                      : 'A' + l,
                                      (long long)pl->size[l], (long long)sz);
             }
         }
@@ -535,8 +546,8 @@ static enum ogq_status ein_make_plan(const struct ogq_kernel_ctx *ctx, struct ei
     }
     const int8_t *la = pl->lab[0], *lbb = pl->lab[1];
     pl->a_direct = seq_equal(la, pl->rank[0], pl->lb, pl->nb, pl->lm, pl->nm, pl->lk, pl->nk);
-    pl->a_trans = !pl->a_direct &&
-                  seq_equal(la, pl->rank[0], pl->lb, pl->nb, pl->lk, pl->nk, pl->lm, pl->nm);
+    pl->a_trans =
+        !pl->a_direct && seq_equal(la, pl->rank[0], pl->lb, pl->nb, pl->lk, pl->nk, pl->lm, pl->nm);
     pl->b_direct = seq_equal(lbb, pl->rank[1], pl->lb, pl->nb, pl->lk, pl->nk, pl->ln, pl->nn);
     pl->b_trans = !pl->b_direct &&
                   seq_equal(lbb, pl->rank[1], pl->lb, pl->nb, pl->ln, pl->nn, pl->lk, pl->nk);
@@ -572,7 +583,10 @@ static void ein_scratch_sizes(const struct ein_plan *pl, size_t *sa, size_t *sb,
     *sc = pl->out_direct ? 0 : (size_t)(pl->B * pl->M * pl->N);
 }
 
-static size_t ein_round(size_t floats) { return (floats * sizeof(float) + 63) / 64 * 64; }
+static size_t ein_round(size_t floats)
+{
+    return (floats * sizeof(float) + 63) / 64 * 64;
+}
 
 static size_t einsum_workspace(const struct ogq_kernel_ctx *ctx)
 {
@@ -654,8 +668,8 @@ static void ein_fast(struct ogq_kernel_ctx *ctx, const struct ein_plan *pl)
     float *c = pc ? pc : y;
     const int64_t M = pl->M, N = pl->N, K = pl->K;
     for (int64_t e = 0; e < pl->B; e++)
-        ogq_sgemm(ta, tb, M, N, K, 1.0f, a + e * M * K, ta ? M : K, b + e * K * N, tb ? K : N,
-                  0.0f, c + e * M * N, N);
+        ogq_sgemm(ta, tb, M, N, K, 1.0f, a + e * M * K, ta ? M : K, b + e * K * N, tb ? K : N, 0.0f,
+                  c + e * M * N, N);
     if (pc) {
         memcpy(order, pl->lb, (size_t)pl->nb);
         memcpy(order + pl->nb, pl->lm, (size_t)pl->nm);
@@ -741,10 +755,17 @@ static enum ogq_status einsum_run(struct ogq_kernel_ctx *ctx)
     const int64_t n_out = ctx->outputs[0]->numel;
     int64_t oidx[OGQ_RT_MAX_RANK] = {0};
     switch (ctx->outputs[0]->dtype) {
-    case OGQ_DTYPE_FLOAT: EIN_GENERAL(float, double); break;
-    case OGQ_DTYPE_INT32: EIN_GENERAL(int32_t, uint64_t); break; /* wraps like int math */
-    case OGQ_DTYPE_INT64: EIN_GENERAL(int64_t, uint64_t); break;
-    default: return unsupported(ctx, "unsupported dtype");
+    case OGQ_DTYPE_FLOAT:
+        EIN_GENERAL(float, double);
+        break;
+    case OGQ_DTYPE_INT32:
+        EIN_GENERAL(int32_t, uint64_t);
+        break; /* wraps like int math */
+    case OGQ_DTYPE_INT64:
+        EIN_GENERAL(int64_t, uint64_t);
+        break;
+    default:
+        return unsupported(ctx, "unsupported dtype");
     }
     return OGQ_OK;
 }

@@ -97,8 +97,8 @@ static enum ogq_status pool_prepare_kind(const struct ogq_node *node, enum pool_
         else if (strcmp(ap, "VALID") == 0)
             p->auto_pad = OGQ_AUTO_PAD_VALID;
         else
-            st = ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
-                                 "auto_pad '%s' is not supported", ap);
+            st = ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "auto_pad '%s' is not supported",
+                                 ap);
         p->ceil_mode = ogq_node_attr_int(node, "ceil_mode", 0) != 0;
         p->count_include_pad = ogq_node_attr_int(node, "count_include_pad", 0) != 0;
         p->col_major = ogq_node_attr_int(node, "storage_order", 0) != 0;
@@ -142,15 +142,15 @@ static enum ogq_status lppool_prepare(const struct ogq_node *node, int64_t opset
     return pool_prepare_kind(node, POOL_LP, false, params, err);
 }
 
-static enum ogq_status gmaxpool_prepare(const struct ogq_node *node, int64_t opset,
-                                        void **params, struct ogq_error *err)
+static enum ogq_status gmaxpool_prepare(const struct ogq_node *node, int64_t opset, void **params,
+                                        struct ogq_error *err)
 {
     (void)opset;
     return pool_prepare_kind(node, POOL_MAX, true, params, err);
 }
 
-static enum ogq_status gavgpool_prepare(const struct ogq_node *node, int64_t opset,
-                                        void **params, struct ogq_error *err)
+static enum ogq_status gavgpool_prepare(const struct ogq_node *node, int64_t opset, void **params,
+                                        struct ogq_error *err)
 {
     (void)opset;
     return pool_prepare_kind(node, POOL_AVG, true, params, err);
@@ -163,7 +163,10 @@ static enum ogq_status glppool_prepare(const struct ogq_node *node, int64_t opse
     return pool_prepare_kind(node, POOL_LP, true, params, err);
 }
 
-static void pool_release(void *params) { free(params); }
+static void pool_release(void *params)
+{
+    free(params);
+}
 
 /* ---------------------------------------------------------------- geometry */
 
@@ -232,8 +235,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 /* Output positions o in [lo, hi) read o * s + off inside [0, in). */
-static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
-                        int64_t *hi)
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
 {
     int64_t l = -floor_div(off, s), h = -floor_div(off - in, s);
     l = l < 0 ? 0 : l;
@@ -317,11 +319,11 @@ struct pool_job {
     const void *x;
     void *y;
     int64_t planes;
-    const int64_t *wr;   /* per kernel column: valid output-column range [lo, hi) */
-    int64_t ia, ib;      /* output columns where every kernel column is inside the image */
-    const float *wdiv;   /* AveragePool: counted taps per output column */
-    bool include_pad;    /* AveragePool: count_include_pad */
-    float p;             /* LpPool */
+    const int64_t *wr; /* per kernel column: valid output-column range [lo, hi) */
+    int64_t ia, ib;    /* output columns where every kernel column is inside the image */
+    const float *wdiv; /* AveragePool: counted taps per output column */
+    bool include_pad;  /* AveragePool: count_include_pad */
+    float p;           /* LpPool */
 };
 
 #define POOL_MAX_ROWS 16 /* kernel rows (kd, kh) gathered per output row */
@@ -348,7 +350,7 @@ struct pool_job {
  * the border columns with a bounds-checked scalar loop; other widths run one pass per
  * kernel tap over its valid column span. */
 #define POOL_IMPL(NAME, T, INIT, COMB, FINISH)                                                     \
-    static inline OGQ_INLINE void NAME##_impl(const struct pool_job *jb)                          \
+    static inline OGQ_INLINE void NAME##_impl(const struct pool_job *jb)                           \
     {                                                                                              \
         const struct pool_geom *g = jb->g;                                                         \
         const T *xv = jb->x;                                                                       \
@@ -460,12 +462,18 @@ struct pool_job {
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
-    OGQ_HOT static void NAME##_base(const struct pool_job *jb) { NAME##_impl(jb); }                \
+    OGQ_HOT static void NAME##_base(const struct pool_job *jb)                                     \
+    {                                                                                              \
+        NAME##_impl(jb);                                                                           \
+    }                                                                                              \
     POOL_AVX2_CLONE(NAME)
 
 #if OGQ_HAVE_AVX2_CLONES
 #define POOL_AVX2_CLONE(NAME)                                                                      \
-    OGQ_HOT_AVX2 static void NAME##_avx2(const struct pool_job *jb) { NAME##_impl(jb); }
+    OGQ_HOT_AVX2 static void NAME##_avx2(const struct pool_job *jb)                                \
+    {                                                                                              \
+        NAME##_impl(jb);                                                                           \
+    }
 #define POOL_DISPATCH(NAME, JOB) (ogq_cpu_has_avx2() ? NAME##_avx2(JOB) : NAME##_base(JOB))
 #else
 #define POOL_AVX2_CLONE(NAME)
@@ -476,8 +484,8 @@ struct pool_job {
  * window without counted taps gives 0 / 0 = NaN. */
 #define AVG_FINISH                                                                                 \
     do {                                                                                           \
-        const float dh = (float)(tap_count(g, 0, od, jb->include_pad) *                            \
-                                 tap_count(g, 1, oh, jb->include_pad));                            \
+        const float dh =                                                                           \
+            (float)(tap_count(g, 0, od, jb->include_pad) * tap_count(g, 1, oh, jb->include_pad));  \
         for (int64_t j = 0; j < ow_n; j++)                                                         \
             row[j] /= dh * jb->wdiv[j];                                                            \
     } while (0)
@@ -509,8 +517,8 @@ POOL_IMPL(lpp_f32, float, 0.0f, acc += powf(fabsf(v), jb->p), POW_FINISH)
         const T *xv = ctx->inputs[0]->data;                                                        \
         T *yv = ctx->outputs[0]->data;                                                             \
         int64_t *iv = ctx->outputs[1]->data;                                                       \
-        /* Flat-index strides of the promoted axes: row-major, or column-major over the */     \
-        /* real spatial axes (the promoted leading axes have size 1 and never move). */          \
+        /* Flat-index strides of the promoted axes: row-major, or column-major over the */         \
+        /* real spatial axes (the promoted leading axes have size 1 and never move). */            \
         int64_t st[3] = {g.in[1] * g.in[2], g.in[2], 1};                                           \
         if (p->col_major) {                                                                        \
             int64_t s = 1;                                                                         \
@@ -569,23 +577,37 @@ static enum ogq_status window_pool_run(struct ogq_kernel_ctx *ctx)
     if (ctx->n_outputs > 1 && ctx->outputs[1]) {
         switch (x->dtype) {
 #define LOWEST -INFINITY
-        case OGQ_DTYPE_FLOAT: MAXPOOL_INDICES(float); break;
+        case OGQ_DTYPE_FLOAT:
+            MAXPOOL_INDICES(float);
+            break;
 #undef LOWEST
 #define LOWEST INT8_MIN
-        case OGQ_DTYPE_INT8: MAXPOOL_INDICES(int8_t); break;
+        case OGQ_DTYPE_INT8:
+            MAXPOOL_INDICES(int8_t);
+            break;
 #undef LOWEST
 #define LOWEST 0
-        case OGQ_DTYPE_UINT8: MAXPOOL_INDICES(uint8_t); break;
+        case OGQ_DTYPE_UINT8:
+            MAXPOOL_INDICES(uint8_t);
+            break;
 #undef LOWEST
-        default: return OGQ_KFAIL(ctx, "unsupported dtype");
+        default:
+            return OGQ_KFAIL(ctx, "unsupported dtype");
         }
         return OGQ_OK;
     }
     int64_t *wr = ctx->scratch;
     float *wdiv = (float *)(wr + 2 * g.k[2]);
-    struct pool_job jb = {.g = &g, .x = x->data, .y = ctx->outputs[0]->data, .planes = planes,
-                          .wr = wr, .ia = 0, .ib = ow_n, .wdiv = wdiv,
-                          .include_pad = p->count_include_pad, .p = p->p};
+    struct pool_job jb = {.g = &g,
+                          .x = x->data,
+                          .y = ctx->outputs[0]->data,
+                          .planes = planes,
+                          .wr = wr,
+                          .ia = 0,
+                          .ib = ow_n,
+                          .wdiv = wdiv,
+                          .include_pad = p->count_include_pad,
+                          .p = p->p};
     for (int64_t kw = 0; kw < g.k[2]; kw++) {
         valid_range(kw * g.d[2] - g.pb[2], sw, g.in[2], ow_n, &wr[2 * kw], &wr[2 * kw + 1]);
         jb.ia = wr[2 * kw] > jb.ia ? wr[2 * kw] : jb.ia;
@@ -594,10 +616,17 @@ static enum ogq_status window_pool_run(struct ogq_kernel_ctx *ctx)
     switch (p->kind) {
     case POOL_MAX:
         switch (x->dtype) {
-        case OGQ_DTYPE_FLOAT: POOL_DISPATCH(max_f32, &jb); break;
-        case OGQ_DTYPE_INT8: POOL_DISPATCH(max_i8, &jb); break;
-        case OGQ_DTYPE_UINT8: POOL_DISPATCH(max_u8, &jb); break;
-        default: return OGQ_KFAIL(ctx, "unsupported dtype");
+        case OGQ_DTYPE_FLOAT:
+            POOL_DISPATCH(max_f32, &jb);
+            break;
+        case OGQ_DTYPE_INT8:
+            POOL_DISPATCH(max_i8, &jb);
+            break;
+        case OGQ_DTYPE_UINT8:
+            POOL_DISPATCH(max_u8, &jb);
+            break;
+        default:
+            return OGQ_KFAIL(ctx, "unsupported dtype");
         }
         break;
     case POOL_AVG:
@@ -685,8 +714,12 @@ static enum ogq_status global_pool_run(struct ogq_kernel_ctx *ctx)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *src = xv + pl * size;
         switch (p->kind) {
-        case POOL_MAX: yv[pl] = max_f32(src, size); break;
-        case POOL_AVG: yv[pl] = sum_f32(src, size) / (float)size; break;
+        case POOL_MAX:
+            yv[pl] = max_f32(src, size);
+            break;
+        case POOL_AVG:
+            yv[pl] = sum_f32(src, size) / (float)size;
+            break;
         case POOL_LP: {
             float s = 0.0f;
             for (int64_t i = 0; i < size; i++)
@@ -708,8 +741,8 @@ static enum ogq_status pool_run(struct ogq_kernel_ctx *ctx)
 /* ---------------------------------------------------------------- family */
 
 static const struct ogq_kernel kernels[] = {
-    {"", "MaxPool", 1, INT_MAX, maxpool_prepare, pool_release, pool_infer, pool_workspace,
-     pool_run, false},
+    {"", "MaxPool", 1, INT_MAX, maxpool_prepare, pool_release, pool_infer, pool_workspace, pool_run,
+     false},
     {"", "AveragePool", 1, INT_MAX, avgpool_prepare, pool_release, pool_infer, pool_workspace,
      pool_run, false},
     {"", "LpPool", 2, INT_MAX, lppool_prepare, pool_release, pool_infer, pool_workspace, pool_run,

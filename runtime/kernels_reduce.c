@@ -300,16 +300,17 @@ static inline void runs_next(struct runs *it)
                 acc[j] = PICK(acc[j], v);                                                          \
                 nan[j] |= v != v;                                                                  \
             }                                                                                      \
-        float r = (INIT);                                                                          \
-        int32_t any_nan = 0;                                                                       \
+        for (int w = SEL_LANES / 2; w > 0; w /= 2)                                                 \
+            for (int j = 0; j < w; j++) {                                                          \
+                acc[j] = PICK(acc[j], acc[j + w]);                                                 \
+                nan[j] |= nan[j + w];                                                              \
+            }                                                                                      \
+        float r = acc[0];                                                                          \
+        int32_t any_nan = nan[0];                                                                  \
         for (; i < n; i++) {                                                                       \
             float v = MAP(x[i]);                                                                   \
             r = PICK(r, v);                                                                        \
             any_nan |= v != v;                                                                     \
-        }                                                                                          \
-        for (int j = 0; j < SEL_LANES; j++) {                                                      \
-            r = PICK(r, acc[j]);                                                                   \
-            any_nan |= nan[j];                                                                     \
         }                                                                                          \
         return any_nan ? NAN : r;                                                                  \
     }

@@ -7,16 +7,19 @@
  * the packed 4-bit ones is handled alike; pure views (Reshape, Flatten, Squeeze, Unsqueeze,
  * Identity, Dropout's output) alias their input instead of copying. Transpose, Slice, Expand,
  * DepthToSpace and SpaceToDepth all go through one strided copy that first merges axes, then
- * copies contiguous rows with memcpy, fills broadcast rows, or transposes 16x16 tiles when the
- * source's unit-stride axis is not the innermost output axis (the attention and NCHW<->NHWC
- * permutations end up there).
+ * copies contiguous rows with memcpy, fills broadcast rows, or runs a register-blocked (SSE2)
+ * transpose when the source's unit-stride axis is not the innermost output axis (the attention
+ * and NCHW<->NHWC permutations end up there).
  *
- * Resize follows the ONNX reference implementation exactly: coordinates and interpolation
- * coefficients are computed in double per axis, then applied separably one axis at a time
- * (float32 accumulation), with edge clamping of the taps; nearest mode is a plain gather and
- * works for every dtype, linear/cubic need float data. Opset-10 Resize and Upsample use
- * ONNX Runtime's conventions (asymmetric coordinates, floor when upsampling and ceil when
- * downsampling for nearest).
+ * Resize follows the ONNX reference implementation: coordinates and interpolation coefficients
+ * are computed in double per axis, then applied separably one axis at a time (float32
+ * accumulation) with edge clamping of the taps; nearest mode is a plain gather and works for
+ * every dtype, linear/cubic need float data. Two choices where the reference and the spec
+ * differ: pytorch_half_pixel maps a length-1 output to 0 (spec and ONNX Runtime), and Slice
+ * clamps a negative-step start to [0, dim - 1] (spec and ONNX Runtime). Opset-10 Resize and
+ * Upsample use ONNX Runtime's conventions (asymmetric coordinates; nearest floors when
+ * upsampling and ceils when downsampling). Dropout's inference mask is all ones (spec and the
+ * reference; ONNX Runtime writes zeros before opset 12).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -165,8 +168,9 @@ static void gather_strided(void *dst, const void *src, int64_t stride, int64_t n
 }
 
 /* Transposes: dst[a * ldd + b] = src[a + b * lds] for a < A, b < B. Register micro-blocks
- * (SSE2 shuffles, which move bits unchanged) of M x M elements are walked so that each step
- * reads a few source rows forward and writes whole 64-byte lines of destination rows. */
+ * (SSE2 shuffles, which move bits unchanged) of M x M elements are walked in bands of 16 rows
+ * of the shorter side, which keeps the number of concurrent memory streams small (measured
+ * against the other orders on NCHW<->NHWC and attention shapes). */
 #if defined(__SSE2__)
 static inline void tr_block_u32(uint32_t *d, int64_t ldd, const uint32_t *s, int64_t lds)
 {
@@ -234,15 +238,16 @@ static void transpose_tiles(void *dst, int64_t ldd, const void *src, int64_t lds
     do {                                                                                           \
         T *d_ = dst;                                                                               \
         const T *s_ = src;                                                                         \
-        if (getenv("TRA")) {                                                                       \
-        for (int64_t a0 = 0; a0 < Am; a0 += BB) {                                                  \
-            int64_t a1 = a0 + BB < Am ? a0 + BB : Am;                                              \
-            for (int64_t b = 0; b < Bm; b += M)                                                    \
-                for (int64_t a = a0; a < a1; a += M)                                               \
-                    BLOCK(d_ + a * ldd + b, ldd, s_ + a + b * lds, lds);                           \
+        if (A < B) { /* few destination rows: write BB of them at a time */                       \
+            for (int64_t a0 = 0; a0 < Am; a0 += BB) {                                              \
+                int64_t a1 = a0 + BB < Am ? a0 + BB : Am;                                          \
+                for (int64_t b = 0; b < Bm; b += M)                                                \
+                    for (int64_t a = a0; a < a1; a += M)                                           \
+                        BLOCK(d_ + a * ldd + b, ldd, s_ + a + b * lds, lds);                       \
+            }                                                                                      \
+            break;                                                                                 \
         }                                                                                          \
-        break; }                                                                                   \
-        for (int64_t b0 = 0; b0 < Bm; b0 += BB) {                                                  \
+        for (int64_t b0 = 0; b0 < Bm; b0 += BB) { /* else read BB source rows at a time */         \
             int64_t b1 = b0 + BB < Bm ? b0 + BB : Bm;                                              \
             for (int64_t a = 0; a < Am; a += M)                                                    \
                 for (int64_t b = b0; b < b1; b += M)                                               \
@@ -352,6 +357,12 @@ static void strided_copy(void *dst, const void *src, size_t es, int rank, const 
             idx[a] = 0;
         }
     }
+}
+
+/* Releases params that are one malloc'd block. */
+static void free_params(void *p)
+{
+    free(p);
 }
 
 /* ---------------------------------------------------------------- Constant */
@@ -564,7 +575,7 @@ static enum ogq_status reshape_infer(struct ogq_kernel_ctx *ctx)
                                  x->rank);
             shape[i] = x->dims[i];
         }
-        if (shape[i] < 0)
+        if (shape[i] < 0 || (shape[i] > 0 && known > INT64_MAX / shape[i]))
             return OGQ_KFAIL(ctx, "shape[%zu] = %lld is invalid", i, (long long)shape[i]);
         known *= shape[i];
     }
@@ -938,16 +949,20 @@ static enum ogq_status slice_plan(struct ogq_kernel_ctx *ctx, struct slice_plan 
             s += dim;
         if (e < 0)
             e += dim;
+        /* A step longer than the axis takes one element: clamping it keeps the counts and
+         * strides below from overflowing. */
+        if (step > dim + 1)
+            step = dim + 1;
+        if (step < -dim - 1)
+            step = -dim - 1;
         int64_t count;
         if (step > 0) {
             s = s < 0 ? 0 : s > dim ? dim : s;
             e = e < 0 ? 0 : e > dim ? dim : e;
-            count = e > s ? (e - s - 1) / (step > dim ? dim + 1 : step) + 1 : 0;
+            count = e > s ? (e - s - 1) / step + 1 : 0;
         } else {
             s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
             e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
-            if (step < -dim - 1)
-                step = -dim - 1; /* only one element is taken then; avoids -INT64_MIN */
             count = s > e ? (s - e - 1) / -step + 1 : 0;
         }
         pl->start[d] = count ? s : 0;
@@ -1400,7 +1415,7 @@ static enum ogq_status range_count(struct ogq_kernel_ctx *ctx, int64_t *n)
                           : (s > l ? (uint64_t)s - (uint64_t)l : 0);
     uint64_t ad = d > 0 ? (uint64_t)d : 0 - (uint64_t)d;
     uint64_t c = span ? (span - 1) / ad + 1 : 0;
-    if (c > (uint64_t)INT32_MAX * 64)
+    if (c > (uint64_t)INT64_MAX / 8)
         return OGQ_KFAIL(ctx, "range of %llu elements is too large", (unsigned long long)c);
     *n = (int64_t)c;
     return OGQ_OK;
@@ -1458,8 +1473,8 @@ static enum ogq_status tile_infer(struct ogq_kernel_ctx *ctx)
     if ((int)n != x->rank)
         return OGQ_KFAIL(ctx, "repeats has %zu entries for rank %d", n, x->rank);
     for (int d = 0; d < x->rank; d++) {
-        if (reps[d] < 0)
-            return OGQ_KFAIL(ctx, "repeats[%d] = %lld is negative", d, (long long)reps[d]);
+        if (reps[d] < 0 || (reps[d] > 0 && x->dims[d] > INT64_MAX / reps[d]))
+            return OGQ_KFAIL(ctx, "repeats[%d] = %lld is invalid", d, (long long)reps[d]);
         dims[d] = x->dims[d] * reps[d];
     }
     return set_out(ctx, 0, x->dtype, x->rank, dims);
@@ -1580,6 +1595,8 @@ static enum ogq_status pad_amounts(struct ogq_kernel_ctx *ctx, int64_t *pb, int6
     for (size_t i = 0; i < na; i++) {
         pb[ax[i]] = pads[i];
         pe[ax[i]] = pads[na + i];
+        if (llabs(pads[i]) > (1ll << 48) || llabs(pads[na + i]) > (1ll << 48))
+            return OGQ_KFAIL(ctx, "pads are too large");
     }
     return OGQ_OK;
 }
@@ -1876,11 +1893,6 @@ static enum ogq_status upsample_prepare(const struct ogq_node *node, int64_t ops
     return resize_prepare_common(node, opset, true, params, err);
 }
 
-static void resize_release(void *p)
-{
-    free(p);
-}
-
 /* Per axis of the input: output size, scale, roi and the taps of the interpolation. */
 struct resize_plan {
     int rank;
@@ -1898,6 +1910,8 @@ static bool close_to(double a, double b)
     return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b));
 }
 
+#define RZ_MAX_TAPS 1024
+
 /* Interpolation taps of an axis: 2 (nearest, linear), 4 (cubic), wider with antialias. */
 static int resize_taps(const struct resize_params *p, double scale)
 {
@@ -1906,11 +1920,11 @@ static int resize_taps(const struct resize_params *p, double scale)
     if (!p->antialias)
         return p->mode == RZ_LINEAR ? 2 : 4;
     double s = scale < 1.0 ? scale : 1.0;
-    int64_t start = (int64_t)floor((p->mode == RZ_LINEAR ? -1.0 : -2.0) / s) + 1;
+    double start = floor((p->mode == RZ_LINEAR ? -1.0 : -2.0) / s) + 1;
+    if (start < -RZ_MAX_TAPS)
+        return RZ_MAX_TAPS + 1; /* refused by the caller */
     return (int)(2 - 2 * start);
 }
-
-#define RZ_MAX_TAPS 1024
 
 static enum ogq_status resize_plan(struct ogq_kernel_ctx *ctx, struct resize_plan *pl)
 {
@@ -1972,7 +1986,10 @@ static enum ogq_status resize_plan(struct ogq_kernel_ctx *ctx, struct resize_pla
                 return OGQ_KFAIL(ctx, "scale %g is invalid", sv[i]);
             int d = ax[i];
             pl->scale[d] = sv[i];
-            pl->out[d] = (int64_t)floor(pl->scale[d] * (double)x->dims[d]);
+            double o = floor(pl->scale[d] * (double)x->dims[d]);
+            if (o > 4611686018427387904.0) /* 2^62: keeps the conversion defined */
+                return OGQ_KFAIL(ctx, "scale %g makes axis %d too large", sv[i], d);
+            pl->out[d] = (int64_t)o;
         }
     } else {
         int64_t sz[MAXR];
@@ -2013,13 +2030,18 @@ static enum ogq_status resize_plan(struct ogq_kernel_ctx *ctx, struct resize_pla
         if (pl->active[d])
             pl->order[pl->n_active++] = d;
     }
-    /* Passes that shrink the data most go first (insertion sort by out/in); on ties the
-     * later axis first, so the gathering last-axis pass runs on the smaller data. */
+    /* Passes that shrink the data most go first (insertion sort by out/in). On ties the
+     * gathering last-axis pass goes where the data is smallest: first when upsampling, last
+     * when downsampling. */
     for (int i = 1; i < pl->n_active; i++) {
         int d = pl->order[i], j = i;
         double rd = (double)pl->out[d] / (double)x->dims[d];
-        while (j > 0 && (double)pl->out[pl->order[j - 1]] / (double)x->dims[pl->order[j - 1]] >= rd) {
-            pl->order[j] = pl->order[j - 1];
+        while (j > 0) {
+            int e = pl->order[j - 1];
+            double re = (double)pl->out[e] / (double)x->dims[e];
+            if (re < rd || (re == rd && rd < 1.0))
+                break;
+            pl->order[j] = e;
             j--;
         }
         pl->order[j] = d;
@@ -2092,8 +2114,8 @@ static size_t resize_workspace(const struct ogq_kernel_ctx *ctx)
 
 /* Source coordinate of output index j along an axis (double, as the reference computes it);
  * false when tf_crop_and_resize extrapolates. */
-static bool resize_coord(const struct resize_params *p, enum rz_coord coord, int64_t j,
-                         int64_t in, int64_t out, double scale, float lo, float hi, double *x)
+static bool resize_coord(enum rz_coord coord, int64_t j, int64_t in, int64_t out, double scale,
+                         float lo, float hi, double *x)
 {
     double out_f = scale * (double)in; /* the reference uses the unrounded output length */
     double jd = (double)j;
@@ -2127,7 +2149,6 @@ static bool resize_coord(const struct resize_params *p, enum rz_coord coord, int
         break;
     }
     }
-    (void)p;
     return true;
 }
 
@@ -2200,8 +2221,7 @@ static void resize_table(const struct resize_params *p, const struct resize_plan
         int64_t *ij = idx + j * n;
         float *wj = w + j * n;
         double x;
-        if (!resize_coord(p, p->coord, j, in, pl->out[d], scale, pl->roi_lo[d], pl->roi_hi[d],
-                          &x)) {
+        if (!resize_coord(p->coord, j, in, pl->out[d], scale, pl->roi_lo[d], pl->roi_hi[d], &x)) {
             for (int t = 0; t < n; t++) {
                 ij[t] = -1;
                 wj[t] = 0;
@@ -2322,7 +2342,7 @@ static void resize_gather(const struct resize_params *p, const struct resize_pla
         }
         for (int64_t j = 0; j < pl->out[d]; j++) {
             double xx, ratio;
-            if (!resize_coord(p, p->coord, j, x->dims[d], pl->out[d], pl->scale[d], pl->roi_lo[d],
+            if (!resize_coord(p->coord, j, x->dims[d], pl->out[d], pl->scale[d], pl->roi_lo[d],
                               pl->roi_hi[d], &xx)) {
                 map[d][j] = -1;
                 continue;
@@ -2578,7 +2598,7 @@ static enum ogq_status trilu_run(struct ogq_kernel_ctx *ctx)
             char *o = (char *)y->data + off;
             const char *s = (const char *)x->data + off;
             int64_t lim = upper ? i + k : i + k + 1; /* the first zero (lower) / kept (upper) */
-            if (k > 0 && i > INT64_MAX - k)
+            if (k > 0 && i >= INT64_MAX - k)
                 lim = M;
             lim = lim < 0 ? 0 : lim > M ? M : lim;
             if (upper) {
@@ -2637,14 +2657,14 @@ static enum ogq_status cumsum_run(struct ogq_kernel_ctx *ctx)
             T *yb = ys_ + o * len * inner;                                                         \
             for (int64_t q = 0; q < len; q++) {                                                    \
                 int64_t k = rev ? len - 1 - q : q, kp = rev ? k + 1 : k - 1;                       \
-                T *yr = yb + k * inner;                                                            \
+                T *restrict yr = yb + k * inner;                                                   \
                 if (q == 0) {                                                                      \
-                    const T *xr = xb + k * inner;                                                  \
+                    const T *restrict xr = xb + k * inner;                                         \
                     for (int64_t i = 0; i < inner; i++)                                            \
                         yr[i] = excl ? (T)0 : xr[i];                                               \
                 } else {                                                                           \
-                    const T *xr = xb + (excl ? kp : k) * inner;                                    \
-                    const T *prev = yb + kp * inner;                                               \
+                    const T *restrict xr = xb + (excl ? kp : k) * inner;                           \
+                    const T *restrict prev = yb + kp * inner;                                      \
                     for (int64_t i = 0; i < inner; i++)                                            \
                         yr[i] = (T)((U)prev[i] + (U)xr[i]);                                        \
                 }                                                                                  \
@@ -2704,7 +2724,8 @@ static size_t arg_workspace(const struct ogq_kernel_ctx *ctx)
 /* Rows (inner == 1) are scanned with a running best; otherwise `inner` lanes are scanned
  * together along the axis, branch-free so that the loop vectorises. NaN wins as in numpy: the
  * first NaN, or the last one with select_last_index. Ties go to the first (last) index. */
-#define ARG_BETTER(v, b, GT, GE, LAST) ((LAST) ? ((v)GE(b) || (v) != (v)) : ((v)GT(b) || ((v) != (v) && (b) == (b))))
+#define ARG_BETTER(v, b, GT, GE, LAST)                                                             \
+    ((LAST) ? ((v)GE(b) || (v) != (v)) : ((v)GT(b) || ((v) != (v) && (b) == (b))))
 
 /* A float row: the extreme value first (a vectorisable reduction that also notes NaNs), then
  * the index of its first (last) occurrence. */
@@ -2875,14 +2896,14 @@ static const struct ogq_kernel kernels[] = {
     {"", "Shape", 1, INT_MAX, NULL, NULL, shape_infer, NULL, shape_run, false},
     {"", "Size", 1, INT_MAX, NULL, NULL, size_infer, NULL, size_run, false},
     {"", "Expand", 8, INT_MAX, NULL, NULL, expand_infer, NULL, expand_run, false},
-    {"", "ConstantOfShape", 9, INT_MAX, cos_prepare, resize_release, cos_infer, NULL, cos_run,
+    {"", "ConstantOfShape", 9, INT_MAX, cos_prepare, free_params, cos_infer, NULL, cos_run,
      false},
     {"", "Range", 11, INT_MAX, NULL, NULL, range_infer, NULL, range_run, false},
     {"", "Tile", 6, INT_MAX, NULL, NULL, tile_infer, NULL, tile_run, false},
-    {"", "Pad", 2, INT_MAX, pad_prepare, NULL, pad_infer, pad_workspace, pad_run, false},
-    {"", "Resize", 10, INT_MAX, resize_prepare, resize_release, resize_infer, resize_workspace,
+    {"", "Pad", 1, INT_MAX, pad_prepare, NULL, pad_infer, pad_workspace, pad_run, false},
+    {"", "Resize", 10, INT_MAX, resize_prepare, free_params, resize_infer, resize_workspace,
      resize_run, false},
-    {"", "Upsample", 7, 10, upsample_prepare, resize_release, resize_infer, resize_workspace,
+    {"", "Upsample", 7, 10, upsample_prepare, free_params, resize_infer, resize_workspace,
      resize_run, false},
     {"", "DepthToSpace", 1, INT_MAX, d2s_prepare, NULL, d2s_infer, NULL, d2s_run, false},
     {"", "SpaceToDepth", 1, INT_MAX, NULL, NULL, s2d_infer, NULL, s2d_run, false},

@@ -124,8 +124,7 @@ int64_t ogq_conv_geom_kernel_size(const struct ogq_conv_geom *g)
     return n;
 }
 
-bool ogq_conv_geom_resolve(struct ogq_conv_geom *g, enum ogq_auto_pad auto_pad,
-                           const int64_t *pads)
+bool ogq_conv_geom_resolve(struct ogq_conv_geom *g, enum ogq_auto_pad auto_pad, const int64_t *pads)
 {
     if (g->nd < 1 || g->nd > OGQ_CONV_MAX_SPATIAL)
         return false;
@@ -191,11 +190,10 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 /* Output positions o in [*lo, *hi) read image position o * s + off inside [0, in). */
-static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
-                        int64_t *hi)
+static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
 {
-    int64_t l = -floor_div(off, s);           /* ceil(-off / s) */
-    int64_t h = -floor_div(off - in, s);      /* ceil((in - off) / s) */
+    int64_t l = -floor_div(off, s);      /* ceil(-off / s) */
+    int64_t h = -floor_div(off - in, s); /* ceil((in - off) / s) */
     if (l < 0)
         l = 0;
     if (h > out)
@@ -206,62 +204,103 @@ static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t
     *hi = h;
 }
 
-void ogq_im2col_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im,
-                    float *col)
-{
+/* im2col restricted to output rows [r0, r1) (a row is one (od, oh) pair, rows are
+ * numbered od * out_h + oh): col is [channels * kernel_size, (r1 - r0) * out_w]. */
+struct im2col_job {
     struct geom3 q;
-    promote(g, &q);
-    const int64_t in_plane = q.in[1] * q.in[2], in_size = q.in[0] * in_plane;
-    const int64_t out_plane = q.out[1] * q.out[2], out_size = q.out[0] * out_plane;
-    const int64_t ow_n = q.out[2], sw = q.s[2];
-    float *row = col;
-    for (int64_t c = 0; c < channels; c++) {
-        const float *img = im + c * in_size;
-        for (int64_t kd = 0; kd < q.k[0]; kd++) {
-            const int64_t offd = kd * q.d[0] - q.p[0];
-            int64_t d_lo, d_hi;
-            valid_range(offd, q.s[0], q.in[0], q.out[0], &d_lo, &d_hi);
-            for (int64_t kh = 0; kh < q.k[1]; kh++) {
-                const int64_t offh = kh * q.d[1] - q.p[1];
-                int64_t h_lo, h_hi;
-                valid_range(offh, q.s[1], q.in[1], q.out[1], &h_lo, &h_hi);
-                for (int64_t kw = 0; kw < q.k[2]; kw++, row += out_size) {
-                    const int64_t offw = kw * q.d[2] - q.p[2];
+    int64_t channels, r0, r1, ld;
+    const float *im;
+    float *col;
+};
+
+static inline OGQ_INLINE void im2col_impl(const struct im2col_job *jb)
+{
+    const struct geom3 *q = &jb->q;
+    const int64_t in_size = q->in[0] * q->in[1] * q->in[2];
+    const int64_t ow_n = q->out[2], sw = q->s[2], oh_n = q->out[1];
+    const int64_t ld = jb->ld;
+    float *row = jb->col;
+    for (int64_t c = 0; c < jb->channels; c++) {
+        const float *img = jb->im + c * in_size;
+        for (int64_t kd = 0; kd < q->k[0]; kd++) {
+            const int64_t offd = kd * q->d[0] - q->p[0];
+            for (int64_t kh = 0; kh < q->k[1]; kh++) {
+                const int64_t offh = kh * q->d[1] - q->p[1];
+                for (int64_t kw = 0; kw < q->k[2]; kw++, row += ld) {
+                    const int64_t offw = kw * q->d[2] - q->p[2];
                     int64_t w_lo, w_hi;
-                    valid_range(offw, sw, q.in[2], ow_n, &w_lo, &w_hi);
-                    for (int64_t od = 0; od < q.out[0]; od++) {
-                        float *rd = row + od * out_plane;
-                        if (od < d_lo || od >= d_hi) {
-                            memset(rd, 0, sizeof(float) * (size_t)out_plane);
+                    valid_range(offw, sw, q->in[2], ow_n, &w_lo, &w_hi);
+                    int64_t od = jb->r0 / oh_n, oh = jb->r0 % oh_n;
+                    for (int64_t r = jb->r0; r < jb->r1; r++) {
+                        float *restrict dst = row + (r - jb->r0) * ow_n;
+                        const int64_t id = od * q->s[0] + offd, ih = oh * q->s[1] + offh;
+                        if (++oh == oh_n) {
+                            oh = 0;
+                            od++;
+                        }
+                        if (id < 0 || id >= q->in[0] || ih < 0 || ih >= q->in[1] || w_lo >= w_hi) {
+                            for (int64_t j = 0; j < ow_n; j++)
+                                dst[j] = 0.0f;
                             continue;
                         }
-                        const int64_t id = od * q.s[0] + offd;
-                        for (int64_t oh = 0; oh < q.out[1]; oh++) {
-                            float *r = rd + oh * ow_n;
-                            if (oh < h_lo || oh >= h_hi || w_lo >= w_hi) {
-                                memset(r, 0, sizeof(float) * (size_t)ow_n);
-                                continue;
-                            }
-                            const int64_t ih = oh * q.s[1] + offh;
-                            const float *src = img + (id * q.in[1] + ih) * q.in[2] + w_lo * sw + offw;
-                            for (int64_t ow = 0; ow < w_lo; ow++)
-                                r[ow] = 0.0f;
-                            if (sw == 1) {
-                                memcpy(r + w_lo, src, sizeof(float) * (size_t)(w_hi - w_lo));
-                            } else {
-                                float *dst = r + w_lo;
-                                const int64_t n = w_hi - w_lo;
-                                for (int64_t j = 0; j < n; j++)
-                                    dst[j] = src[j * sw];
-                            }
-                            for (int64_t ow = w_hi; ow < ow_n; ow++)
-                                r[ow] = 0.0f;
+                        const float *restrict src =
+                            img + (id * q->in[1] + ih) * q->in[2] + w_lo * sw + offw;
+                        for (int64_t j = 0; j < w_lo; j++)
+                            dst[j] = 0.0f;
+                        const int64_t n = w_hi - w_lo;
+                        float *restrict d = dst + w_lo;
+                        if (sw == 1) {
+                            memcpy(d, src, sizeof(float) * (size_t)n);
+                        } else if (sw == 2) {
+                            for (int64_t j = 0; j < n; j++)
+                                d[j] = src[2 * j];
+                        } else {
+                            for (int64_t j = 0; j < n; j++)
+                                d[j] = src[j * sw];
                         }
+                        for (int64_t j = w_hi; j < ow_n; j++)
+                            dst[j] = 0.0f;
                     }
                 }
             }
         }
     }
+}
+
+OGQ_HOT static void im2col_base(const struct im2col_job *jb)
+{
+    im2col_impl(jb);
+}
+#if OGQ_HAVE_AVX2_CLONES
+OGQ_HOT_AVX2 static void im2col_avx2(const struct im2col_job *jb)
+{
+    im2col_impl(jb);
+}
+#endif
+
+void ogq_im2col_rows_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im,
+                         int64_t r0, int64_t r1, float *col, int64_t ld)
+{
+    struct im2col_job jb = {
+        .channels = channels, .r0 = r0, .r1 = r1, .ld = ld, .im = im, .col = col};
+    promote(g, &jb.q);
+    if (r1 <= r0)
+        return;
+#if OGQ_HAVE_AVX2_CLONES
+    if (ogq_cpu_has_avx2()) {
+        im2col_avx2(&jb);
+        return;
+    }
+#endif
+    im2col_base(&jb);
+}
+
+void ogq_im2col_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im, float *col)
+{
+    int64_t rows = 1;
+    for (int i = 0; i + 1 < g->nd; i++)
+        rows *= g->out[i];
+    ogq_im2col_rows_f32(g, channels, im, 0, rows, col, rows * g->out[g->nd - 1]);
 }
 
 void ogq_col2im_add_f32(const struct ogq_conv_geom *g, int64_t channels, const float *col,

@@ -104,8 +104,8 @@ bool ogq_conv_geom_resolve(struct ogq_conv_geom *g, enum ogq_auto_pad auto_pad,
  * checks them against the shapes. Implemented in kernels_conv.c — it is the code the Conv
  * kernel itself runs. `group` may be NULL. Fails naming the node. */
 enum ogq_status ogq_conv_node_geom(const struct ogq_node *node, int rank, const int64_t *x_dims,
-                                   const int64_t *w_dims, struct ogq_conv_geom *g,
-                                   int64_t *group, struct ogq_error *err);
+                                   const int64_t *w_dims, struct ogq_conv_geom *g, int64_t *group,
+                                   struct ogq_error *err);
 
 /* im2col. `im` is `channels` images of the input spatial size, dense [C, in...]; `col`
  * receives the patch matrix, dense row-major [channels * kernel_size, out_size]:
@@ -116,8 +116,16 @@ enum ogq_status ogq_conv_node_geom(const struct ogq_node *node, int rank, const 
  *   value  im[c][o * stride + k * dilation - pad] per axis, 0 outside the image.
  * So Conv output (one image, one group) = W[M, C*ks] @ col, and the GPTQ Hessian of the
  * weight over a batch is the sum of col @ col^T. */
-void ogq_im2col_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im,
-                    float *col);
+void ogq_im2col_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im, float *col);
+
+/* The same for output rows [r0, r1) only, where a row is the out_w positions sharing the
+ * leading output coordinates (row index = row-major index over out[0..nd-2]; 1-D: one
+ * row): writes columns [r0 * out_w, r1 * out_w) of the full patch matrix as a
+ * [channels * kernel_size, (r1 - r0) * out_w] block whose rows are `ld` floats apart
+ * (ld >= (r1 - r0) * out_w). Lets callers tile the columns or put several images side
+ * by side. */
+void ogq_im2col_rows_f32(const struct ogq_conv_geom *g, int64_t channels, const float *im,
+                         int64_t r0, int64_t r1, float *col, int64_t ld);
 
 /* The adjoint of im2col: im[c][o * stride + k * dilation - pad] += col[row][oidx] for
  * every in-range position (others are dropped). `im` is accumulated into, not cleared.

@@ -33,13 +33,13 @@ struct npy_type {
 };
 
 static const struct npy_type npy_types[] = {
-    {"f2", OGQ_DTYPE_FLOAT16, 2, 2},     {"f4", OGQ_DTYPE_FLOAT, 4, 4},
-    {"f8", OGQ_DTYPE_DOUBLE, 8, 8},      {"i1", OGQ_DTYPE_INT8, 1, 1},
-    {"i2", OGQ_DTYPE_INT16, 2, 2},       {"i4", OGQ_DTYPE_INT32, 4, 4},
-    {"i8", OGQ_DTYPE_INT64, 8, 8},       {"u1", OGQ_DTYPE_UINT8, 1, 1},
-    {"u2", OGQ_DTYPE_UINT16, 2, 2},      {"u4", OGQ_DTYPE_UINT32, 4, 4},
-    {"u8", OGQ_DTYPE_UINT64, 8, 8},      {"b1", OGQ_DTYPE_BOOL, 1, 1},
-    {"c8", OGQ_DTYPE_COMPLEX64, 8, 4},   {"c16", OGQ_DTYPE_COMPLEX128, 16, 8},
+    {"f2", OGQ_DTYPE_FLOAT16, 2, 2},   {"f4", OGQ_DTYPE_FLOAT, 4, 4},
+    {"f8", OGQ_DTYPE_DOUBLE, 8, 8},    {"i1", OGQ_DTYPE_INT8, 1, 1},
+    {"i2", OGQ_DTYPE_INT16, 2, 2},     {"i4", OGQ_DTYPE_INT32, 4, 4},
+    {"i8", OGQ_DTYPE_INT64, 8, 8},     {"u1", OGQ_DTYPE_UINT8, 1, 1},
+    {"u2", OGQ_DTYPE_UINT16, 2, 2},    {"u4", OGQ_DTYPE_UINT32, 4, 4},
+    {"u8", OGQ_DTYPE_UINT64, 8, 8},    {"b1", OGQ_DTYPE_BOOL, 1, 1},
+    {"c8", OGQ_DTYPE_COMPLEX64, 8, 4}, {"c16", OGQ_DTYPE_COMPLEX128, 16, 8},
 };
 
 #define N_NPY_TYPES (sizeof npy_types / sizeof npy_types[0])
@@ -59,13 +59,18 @@ bool ogq_npy_descr(enum ogq_dtype dtype, const char **descr)
 
 /* ---------------------------------------------------------------- little-endian access */
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
 static uint32_t rd32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+static uint64_t rd64(const uint8_t *p)
+{
+    return rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
 
 static uint8_t *wr16(uint8_t *p, uint16_t v)
 {
@@ -108,8 +113,8 @@ struct lex {
 
 static void lex_ws(struct lex *l)
 {
-    while (l->i < l->n && (l->s[l->i] == ' ' || l->s[l->i] == '\t' || l->s[l->i] == '\n' ||
-                           l->s[l->i] == '\r'))
+    while (l->i < l->n &&
+           (l->s[l->i] == ' ' || l->s[l->i] == '\t' || l->s[l->i] == '\n' || l->s[l->i] == '\r'))
         l->i++;
 }
 
@@ -255,8 +260,7 @@ static enum ogq_status parse_header(const uint8_t *p, size_t size, const char *w
                 return HFAIL("%s: malformed .npy header (bad 'shape')", what);
             while (!lex_char(&l, ')')) {
                 if (h->rank >= OGQ_NPY_MAX_RANK)
-                    return HFAIL("%s: .npy shape has more than %d dims", what,
-                                 OGQ_NPY_MAX_RANK);
+                    return HFAIL("%s: .npy shape has more than %d dims", what, OGQ_NPY_MAX_RANK);
                 if (!lex_dim(&l, &h->dims[h->rank]))
                     return HFAIL("%s: malformed .npy header (bad dim in 'shape': negative, "
                                  "too large or not an integer)",
@@ -266,8 +270,7 @@ static enum ogq_status parse_header(const uint8_t *p, size_t size, const char *w
                     return HFAIL("%s: malformed .npy header (bad 'shape')", what);
             }
         } else {
-            return HFAIL("%s: malformed .npy header (unexpected or repeated key '%s')", what,
-                         key);
+            return HFAIL("%s: malformed .npy header (unexpected or repeated key '%s')", what, key);
         }
         if (!lex_char(&l, ',') && !lex_peek(&l, '}'))
             return HFAIL("%s: malformed .npy header (expected ',' or '}')", what);
@@ -279,7 +282,9 @@ static enum ogq_status parse_header(const uint8_t *p, size_t size, const char *w
         return HFAIL("%s: malformed .npy header (text after the dict)", what);
     if (!seen_descr || !seen_fortran || !seen_shape)
         return HFAIL("%s: malformed .npy header (missing '%s')", what,
-                     !seen_descr ? "descr" : !seen_fortran ? "fortran_order" : "shape");
+                     !seen_descr     ? "descr"
+                     : !seen_fortran ? "fortran_order"
+                                     : "shape");
     int64_t numel;
     size_t bytes;
     if (!ogq_dims_product(h->dims, (size_t)h->rank, &numel) ||
@@ -289,16 +294,16 @@ static enum ogq_status parse_header(const uint8_t *p, size_t size, const char *w
     h->data_bytes = bytes;
     size_t avail = size - h->data_off;
     if (avail < bytes)
-        return HFAIL("%s: .npy data is truncated (shape needs %zu bytes, %zu present)", what,
-                     bytes, avail);
+        return HFAIL("%s: .npy data is truncated (shape needs %zu bytes, %zu present)", what, bytes,
+                     avail);
     if (avail > bytes)
         return HFAIL("%s: %zu unexpected bytes after the .npy data", what, avail - bytes);
     return OGQ_OK;
 }
 
 /* Copies column-major src into row-major dst (element size es). */
-static void fortran_to_c(const uint8_t *src, uint8_t *dst, int rank, const int64_t *dims,
-                         size_t es, int64_t numel)
+static void fortran_to_c(const uint8_t *src, uint8_t *dst, int rank, const int64_t *dims, size_t es,
+                         int64_t numel)
 {
     size_t fs[OGQ_NPY_MAX_RANK];
     int64_t idx[OGQ_NPY_MAX_RANK];
@@ -332,9 +337,8 @@ static void byteswap(uint8_t *p, size_t bytes, int unit)
         }
 }
 
-enum ogq_status ogq_npy_decode(struct ogq_buffer *buf, size_t offset, size_t size,
-                               const char *what, const char *name, struct ogq_tensor **out,
-                               struct ogq_error *err)
+enum ogq_status ogq_npy_decode(struct ogq_buffer *buf, size_t offset, size_t size, const char *what,
+                               const char *name, struct ogq_tensor **out, struct ogq_error *err)
 {
     size_t end;
     if (!ogq_add_size(offset, size, &end) || end > buf->size)
@@ -349,8 +353,8 @@ enum ogq_status ogq_npy_decode(struct ogq_buffer *buf, size_t offset, size_t siz
     struct ogq_tensor *t;
     enum ogq_status st;
     if (!copy) {
-        st = ogq_tensor_new_view(name, dt, h.rank, h.dims, buf, offset + h.data_off,
-                                 h.data_bytes, &t, err);
+        st = ogq_tensor_new_view(name, dt, h.rank, h.dims, buf, offset + h.data_off, h.data_bytes,
+                                 &t, err);
         if (st != OGQ_OK) {
             ogq_error_prefix(err, "%s", what);
             return st;
@@ -400,8 +404,8 @@ enum ogq_status ogq_npy_load(const char *path, struct ogq_tensor **out, struct o
     struct ogq_buffer *buf;
     OGQ_TRY(ogq_buffer_map_file(path, &buf, err));
     char *name = stem(path);
-    enum ogq_status st = name ? ogq_npy_decode(buf, 0, buf->size, path, name, out, err)
-                              : OGQ_NOMEM(err);
+    enum ogq_status st =
+        name ? ogq_npy_decode(buf, 0, buf->size, path, name, out, err) : OGQ_NOMEM(err);
     free(name);
     ogq_buffer_unref(buf);
     return st;
@@ -421,8 +425,8 @@ static enum ogq_status npy_header(const struct ogq_tensor *t, const char *what, 
     char *dict = malloc(cap);
     if (!dict)
         return OGQ_NOMEM(err);
-    size_t n = (size_t)snprintf(dict, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                                descr);
+    size_t n =
+        (size_t)snprintf(dict, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int d = 0; d < t->rank; d++)
         n += (size_t)snprintf(dict + n, cap - n, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
     n += (size_t)snprintf(dict + n, cap - n, "%s), }", t->rank == 1 ? "," : "");
@@ -468,8 +472,8 @@ static FILE *open_temp(const char *target, char **tmp, struct ogq_error *err)
     snprintf(p, len + 16, "%s.tmp-XXXXXX", target);
     int fd = mkstemp(p);
     if (fd < 0) {
-        ogq_error_set(err, OGQ_ERR_IO, "%s: cannot create a temporary file next to it: %s",
-                      target, strerror(errno));
+        ogq_error_set(err, OGQ_ERR_IO, "%s: cannot create a temporary file next to it: %s", target,
+                      strerror(errno));
         free(p);
         return NULL;
     }
@@ -516,8 +520,7 @@ static enum ogq_status finish_temp(FILE *f, char *tmp, const char *target, bool 
     return OGQ_OK;
 }
 
-enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t,
-                             struct ogq_error *err)
+enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t, struct ogq_error *err)
 {
     uint8_t *h;
     size_t hlen;
@@ -546,7 +549,7 @@ enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t,
 #define EOCD_LEN 22
 #define EOCD64_LEN 56
 #define LOCATOR64_LEN 20
-#define DOS_DATE_1980 0x21 /* 1980-01-01: the fixed timestamp of written members */
+#define DOS_DATE_1980 0x21     /* 1980-01-01: the fixed timestamp of written members */
 #define MAX_DEFLATE_RATIO 1032 /* deflate cannot expand data more than this */
 
 /* zlib's length arguments are 32-bit: feed large buffers in pieces. */
@@ -601,9 +604,18 @@ void ogq_npz_close(struct ogq_npz *z)
     free(z);
 }
 
-size_t ogq_npz_count(const struct ogq_npz *z) { return z->n; }
-const char *ogq_npz_key(const struct ogq_npz *z, size_t i) { return i < z->n ? z->m[i].key : NULL; }
-const char *ogq_npz_path(const struct ogq_npz *z) { return z->path; }
+size_t ogq_npz_count(const struct ogq_npz *z)
+{
+    return z->n;
+}
+const char *ogq_npz_key(const struct ogq_npz *z, size_t i)
+{
+    return i < z->n ? z->m[i].key : NULL;
+}
+const char *ogq_npz_path(const struct ogq_npz *z)
+{
+    return z->path;
+}
 
 ptrdiff_t ogq_npz_find(const struct ogq_npz *z, const char *key)
 {
@@ -663,8 +675,8 @@ static enum ogq_status find_directory(const char *path, const uint8_t *p, size_t
         return ZFAIL("%s: ZIP64 archive without a ZIP64 locator", path);
     }
     if (*cd_off > *dir_end || *cd_size > *dir_end - *cd_off)
-        return ZFAIL("%s: central directory (offset %llu, %llu bytes) lies outside the file",
-                     path, (unsigned long long)*cd_off, (unsigned long long)*cd_size);
+        return ZFAIL("%s: central directory (offset %llu, %llu bytes) lies outside the file", path,
+                     (unsigned long long)*cd_off, (unsigned long long)*cd_size);
     if (*entries > *cd_size / CENTRAL_LEN)
         return ZFAIL("%s: central directory claims %llu entries in %llu bytes", path,
                      (unsigned long long)*entries, (unsigned long long)*cd_size);
@@ -731,8 +743,8 @@ enum ogq_status ogq_npz_open(const char *path, struct ogq_npz **out, struct ogq_
         goto fail;
     const uint8_t *p = z->buf->data;
     uint64_t cd_off = 0, cd_size = 0, entries = 0, dir_end = 0;
-    if ((st = find_directory(path, p, z->buf->size, &cd_off, &cd_size, &entries, &dir_end,
-                             err)) != OGQ_OK)
+    if ((st = find_directory(path, p, z->buf->size, &cd_off, &cd_size, &entries, &dir_end, err)) !=
+        OGQ_OK)
         goto fail;
     z->cd_start = cd_off;
     z->m = calloc(entries ? (size_t)entries : 1, sizeof *z->m);
@@ -828,8 +840,8 @@ static bool inflate_all(const uint8_t *src, size_t clen, uint8_t *dst, size_t ul
     } while (rc == Z_OK);
     bool ok = rc == Z_STREAM_END && s.total_out == ulen;
     if (!ok)
-        *why = rc == Z_DATA_ERROR ? "corrupt deflate data"
-               : rc == Z_MEM_ERROR ? "out of memory in zlib"
+        *why = rc == Z_DATA_ERROR   ? "corrupt deflate data"
+               : rc == Z_MEM_ERROR  ? "out of memory in zlib"
                : rc == Z_STREAM_END ? "deflate data does not match the recorded sizes"
                                     : "deflate data is truncated or larger than recorded";
     inflateEnd(&s);
@@ -936,8 +948,8 @@ void ogq_npz_writer_abort(struct ogq_npz_writer *w)
     free(w);
 }
 
-enum ogq_status ogq_npz_writer_open(const char *path, unsigned flags,
-                                    struct ogq_npz_writer **out, struct ogq_error *err)
+enum ogq_status ogq_npz_writer_open(const char *path, unsigned flags, struct ogq_npz_writer **out,
+                                    struct ogq_error *err)
 {
     struct ogq_npz_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->path = strdup(path))) {
@@ -1064,9 +1076,8 @@ enum ogq_status ogq_npz_writer_commit(struct ogq_npz_writer *w, struct ogq_error
         q = wr32(q, big_size ? 0xFFFFFFFFu : (uint32_t)m->size);
         q = wr32(q, big_size ? 0xFFFFFFFFu : (uint32_t)m->size);
         q = wr16(q, (uint16_t)nlen);
-        uint16_t xlen = (uint16_t)((big_size || big_off) ? 4 + (big_size ? 16 : 0) +
-                                                               (big_off ? 8 : 0)
-                                                         : 0);
+        uint16_t xlen =
+            (uint16_t)((big_size || big_off) ? 4 + (big_size ? 16 : 0) + (big_off ? 8 : 0) : 0);
         q = wr16(q, xlen);
         q = wr16(q, 0); /* comment */
         q = wr16(q, 0); /* disk */

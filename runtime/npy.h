@@ -61,17 +61,15 @@ enum ogq_status ogq_npy_load(const char *path, struct ogq_tensor **out, struct o
 /* Decodes the .npy bytes [offset, offset + size) of `buf` (borrowed; the result may keep
  * a reference to it). `what` names the bytes in messages ("file.npz: member 'x.npy'"),
  * `name` (may be NULL) becomes the tensor's name. */
-enum ogq_status ogq_npy_decode(struct ogq_buffer *buf, size_t offset, size_t size,
-                               const char *what, const char *name, struct ogq_tensor **out,
-                               struct ogq_error *err);
+enum ogq_status ogq_npy_decode(struct ogq_buffer *buf, size_t offset, size_t size, const char *what,
+                               const char *name, struct ogq_tensor **out, struct ogq_error *err);
 
 /* True if `dtype` has a .npy descr (the types listed above); writes it to *descr. */
 bool ogq_npy_descr(enum ogq_dtype dtype, const char **descr);
 
 /* Writes `t` (borrowed) to `path` as .npy. OGQ_ERR_UNSUPPORTED for a dtype without a
  * .npy descr (BFLOAT16, INT4, FLOAT8*, STRING, ...). */
-enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t,
-                             struct ogq_error *err);
+enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t, struct ogq_error *err);
 
 /* ---- .npz reading ---- */
 
@@ -107,8 +105,8 @@ enum ogq_npz_flags {
 };
 
 /* Starts writing `path` (a temporary file until ogq_npz_writer_commit). */
-enum ogq_status ogq_npz_writer_open(const char *path, unsigned flags,
-                                    struct ogq_npz_writer **out, struct ogq_error *err);
+enum ogq_status ogq_npz_writer_open(const char *path, unsigned flags, struct ogq_npz_writer **out,
+                                    struct ogq_error *err);
 
 /* Appends `t` (borrowed; its data is written now) as member "<key>.npy". Fails on an
  * empty or duplicate key or a dtype ogq_npy_descr does not know. */

@@ -45,7 +45,7 @@ static const char help[] =
 /* One graph output collected over the batches. */
 struct acc {
     const struct ogq_value *value;
-    bool duplicate; /* listed before: collected once */
+    bool duplicate;       /* listed before: collected once */
     enum ogq_dtype dtype; /* as written */
     int rank;
     int64_t dims[OGQ_RT_MAX_RANK];
@@ -196,10 +196,13 @@ static double element(const struct ogq_tensor *t, const uint8_t *p, int64_t i)
         memcpy(&v, p + 4 * i, 4);
         return v;
     }
-    case OGQ_DTYPE_INT8: return (int8_t)p[i];
+    case OGQ_DTYPE_INT8:
+        return (int8_t)p[i];
     case OGQ_DTYPE_UINT8:
-    case OGQ_DTYPE_BOOL: return p[i];
-    default: return NAN;
+    case OGQ_DTYPE_BOOL:
+        return p[i];
+    default:
+        return NAN;
     }
 }
 
@@ -244,6 +247,8 @@ int cmd_run(int argc, char **argv)
     for (const char *arg; (arg = cli_next(&a, name, sizeof name));) {
         const char *v;
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            if (!cli_no_value(&a, arg))
+                return CLI_EXIT_USAGE;
             fputs(help, stdout);
             return CLI_EXIT_OK;
         } else if (strcmp(arg, "--input") == 0) {
@@ -337,8 +342,7 @@ int cmd_run(int argc, char **argv)
         }
         if (end)
             break;
-        enum ogq_status st =
-            ogq_executor_run(e, (const struct ogq_tensor *const *)batch_t, &err);
+        enum ogq_status st = ogq_executor_run(e, (const struct ogq_tensor *const *)batch_t, &err);
         for (size_t i = 0; st == OGQ_OK && i < n_out; i++) {
             if (accs[i].duplicate)
                 continue;

@@ -36,7 +36,9 @@ enum ogq_status ogq_buffer_new(size_t size, struct ogq_buffer **out, struct ogq_
 enum ogq_status ogq_buffer_map_file(const char *path, struct ogq_buffer **out,
                                     struct ogq_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (a hostile "model" or external-data file) must not
+     * wait for a writer; it is refused below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return ogq_error_set(err, OGQ_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

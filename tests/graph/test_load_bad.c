@@ -431,8 +431,11 @@ static void test_missing_file(void)
     BEGIN();
     const char *p = tu_path(dir, "nope.onnx");
     EXPECT_ERROR(load(p), &err, OGQ_ERR_IO, p);
-    /* A folder is not a model. */
+    /* A folder is not a model, nor is a FIFO (and opening it must not block). */
     EXPECT_ERROR(load(dir), &err, OGQ_ERR_IO, dir);
+    const char *fifo = tu_path(dir, "fifo.onnx");
+    CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+    EXPECT_ERROR(load(fifo), &err, OGQ_ERR_IO, fifo, "not a regular file");
     END();
 }
 
@@ -641,7 +644,8 @@ static void test_dims_overflow(void)
 }
 
 /* A tensor claiming a huge element count but carrying no data must be refused before
- * anything of that size is allocated (found by the fuzzer: calloc of petabytes). */
+ * anything of that size is allocated (the loader used to calloc the claimed size first:
+ * a 60-byte file could ask for terabytes). */
 static void test_huge_tensor_without_data(void)
 {
     BEGIN();
@@ -863,9 +867,12 @@ static void test_external_missing_or_short(void)
                       "tensor 'W'", "offset");
     EXPECT_LOAD_FAILS(external_model("short.bin", NULL, ""), OGQ_ERR_FORMAT, "tensor 'W'",
                       "length", "empty");
-    /* A folder is not a data file. */
+    /* A folder is not a data file; neither is a FIFO (opening one must not block). */
     CU_ASSERT_FATAL(mkdir(tu_path(dir, "sub"), 0700) == 0);
     EXPECT_LOAD_FAILS(external_model("sub", NULL, NULL), OGQ_ERR_IO, "tensor 'W'", "'sub'");
+    CU_ASSERT_FATAL(mkfifo(tu_path(dir, "pipe"), 0600) == 0);
+    EXPECT_LOAD_FAILS(external_model("pipe", NULL, NULL), OGQ_ERR_IO, "tensor 'W'", "'pipe'",
+                      "not a regular file");
     /* STRING tensors cannot be external. */
     Onnx__ModelProto *m = external_model("short.bin", NULL, NULL);
     m->graph->initializer[0]->data_type = 8;

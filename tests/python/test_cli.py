@@ -160,6 +160,14 @@ def missing_file():
         _, err = expect(run("convert", missing, out), 2)
         one_error_line(err, missing)
         assert os.listdir(d) == [], os.listdir(d)
+        # A folder or a FIFO is not a model (and reading the FIFO must not hang).
+        _, err = expect(run("inspect", d), 2)
+        one_error_line(err, d)
+        fifo = os.path.join(d, "fifo.onnx")
+        os.mkfifo(fifo)
+        _, err = expect(run("convert", fifo, out), 2)
+        one_error_line(err, fifo, "not a regular file")
+        assert os.listdir(d) == ["fifo.onnx"], os.listdir(d)
 
 
 def bad_models(d):

@@ -4,13 +4,19 @@
 For each model.onnx under <shared>/onnx-node-tests and each *.onnx under
 <shared>/real-models:
   * `onnx-gptq convert` succeeds;
+  * the saved ModelProto equals the input up to the tensor data encoding (typed fields
+    become raw_data), empty strings written or omitted, and node order when the input
+    was not topologically sorted;
   * ONNX Runtime (CPU, graph optimizations off) loads the output iff it loads the input;
   * on test_data_set_0 the outputs of both are bit-identical (NaN equal to NaN), and a
     run fails on the output iff it fails on the input;
   * onnx.checker.check_model(full_check=True) passes on the output wherever it passes on
     the input.
 The real models are checked again with --external-data (the side file must exist and
-ORT must resolve it). Prints pass/skip/fail counts and a final 'N passed, M failed' line;
+ORT must resolve it), and synthetic models from fuzz/make_corpus.py cover features the
+shared data lacks. Prints pass/skip/fail counts (a skip: ORT refuses or cannot run the
+input itself, e.g. element types its Python API cannot feed) and a final
+'N passed, M failed' line;
 exits 1 on any failure, 77 (skip) when onnx/onnxruntime or the shared folder is missing.
 """
 import argparse
@@ -95,6 +101,27 @@ def load_feeds(model_path, data_dir):
     return feeds
 
 
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+              "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+              "tensor(float16)": np.float16}
+
+
+def made_up_feeds(sess):
+    """Deterministic small inputs for models without test data, or None when an input
+    is not a plain tensor of a common type. Symbolic dims become 2, scalars are 2."""
+    feeds = {}
+    for i in sess.get_inputs():
+        dtype = _ORT_TYPES.get(i.type)
+        if dtype is None:
+            return None
+        shape = [d if isinstance(d, int) else 2 for d in (i.shape or [])]
+        n = int(np.prod(shape)) if shape else 1
+        values = (np.arange(n) % 5 - 1) if shape else np.array(2)
+        feeds[i.name] = values.astype(dtype).reshape(shape)
+    return feeds
+
+
 def session(path):
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -139,6 +166,73 @@ def checker_ok(path):
         return False, first_line(e)
 
 
+def _norm_tensor(t):
+    """Same data in one encoding: raw_data (or string_data), whatever field it came in."""
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        return
+    t.ClearField("data_location")  # onnx.load sets DEFAULT after reading external data
+    if t.data_type == onnx.TensorProto.STRING:
+        data = list(t.string_data)
+    else:
+        data = numpy_helper.to_array(t).tobytes()
+    for f in ("float_data", "int32_data", "string_data", "int64_data", "double_data",
+              "uint64_data", "raw_data"):
+        t.ClearField(f)
+    if t.data_type == onnx.TensorProto.STRING:
+        t.string_data.extend(data)
+    elif data:
+        t.raw_data = data
+
+
+def _clear_empty(msg, fields):
+    for f in fields:
+        if msg.HasField(f) and getattr(msg, f) == "":
+            msg.ClearField(f)
+
+
+def _normalize(m):
+    """What a faithful save may change: the tensor data encoding, empty strings written
+    or omitted. (Subgraphs are written back byte for byte.)"""
+    _clear_empty(m, ["producer_name", "producer_version", "domain", "doc_string"])
+    g = m.graph
+    _clear_empty(g, ["name", "doc_string"])
+    for t in g.initializer:
+        _norm_tensor(t)
+        _clear_empty(t, ["name", "doc_string"])
+    for n in g.node:
+        _clear_empty(n, ["name", "domain", "doc_string"])
+        for a in n.attribute:
+            if a.HasField("t"):
+                _norm_tensor(a.t)
+                _clear_empty(a.t, ["name", "doc_string"])
+    return m
+
+
+def proto_difference(a_path, b_path):
+    """None when the saved model equals the input up to data encoding, empty-string
+    presence and (for inputs not topologically sorted) node order; else a description."""
+    a = _normalize(onnx.load(a_path))
+    b = _normalize(onnx.load(b_path))
+    if a == b:
+        return None
+    key = lambda n: n.SerializeToString()  # noqa: E731
+    na, nb = sorted(a.graph.node, key=key), sorted(b.graph.node, key=key)
+    if [key(n) for n in na] == [key(n) for n in nb]:
+        del a.graph.node[:]
+        del b.graph.node[:]
+        if a == b:
+            return None
+    for field in ("ir_version", "opset_import", "metadata_props", "functions",
+                  "training_info", "doc_string", "producer_name", "model_version"):
+        if getattr(a, field) != getattr(b, field):
+            return f"model field '{field}' differs"
+    for field in ("node", "initializer", "sparse_initializer", "input", "output",
+                  "value_info", "quantization_annotation", "name", "doc_string"):
+        if getattr(a.graph, field) != getattr(b.graph, field):
+            return f"graph field '{field}' differs"
+    return "protos differ"
+
+
 def check_one(job):
     """Returns (label, status, message) with status in pass/skip/fail."""
     cli, model, data_dir, external = job
@@ -158,6 +252,13 @@ def check_one(job):
         if left != (["out.onnx", "out.onnx.data"] if external else ["out.onnx"]):
             return label, "fail", f"unexpected files in the output folder: {left}"
 
+        try:
+            diff = proto_difference(model, out)
+        except Exception as e:  # noqa: BLE001
+            diff = f"cannot compare the protos: {first_line(e)}"
+        if diff:
+            return label, "fail", f"saved model is not the input: {diff}"
+
         ok_in, why_in = checker_ok(model)
         ok_out, why_out = checker_ok(out)
         if ok_in and not ok_out:
@@ -173,6 +274,8 @@ def check_one(job):
             feeds = load_feeds(model, data_dir)
         except Exception as e:  # noqa: BLE001
             return label, "skip", f"cannot read test data: {first_line(e)}"
+        if feeds is None and data_dir is None:
+            feeds = made_up_feeds(s1)
         if feeds is None:
             return label, "skip", "no test data"
         o1, r1 = run(s1, feeds)
@@ -194,6 +297,23 @@ def check_one(job):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def synthetic_models(folder):
+    """Models for features the shared data lacks (typed data fields, sparse initializers,
+    functions, training info, non-tensor types, control flow, IR 3), from the fuzzer's
+    seed generator. The one referencing a missing external-data file is left out."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    gen = os.path.join(here, "..", "..", "fuzz", "make_corpus.py")
+    if not os.path.isfile(gen):
+        return []
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_corpus", gen)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.synthetic(folder)
+    return [(os.path.join(folder, f), None, False) for f in sorted(os.listdir(folder))
+            if f.endswith(".onnx") and "external" not in f]
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -208,9 +328,12 @@ def main():
         print(f"skipped: {args.shared} not found")
         return SKIP
     cli = os.path.abspath(args.cli)
-    jobs = [(cli, m, d, ext) for m, d, ext in list_models(args.shared) if args.filter in m]
+    synth_dir = tempfile.mkdtemp(prefix="ogq-synth-")
+    models = list_models(args.shared) + synthetic_models(synth_dir)
+    jobs = [(cli, m, d, ext) for m, d, ext in models if args.filter in m]
     if not jobs:
         print("no models found")
+        shutil.rmtree(synth_dir, ignore_errors=True)
         return 1
 
     start = time.time()
@@ -231,7 +354,8 @@ def main():
           f"{counts['pass']} pass, {counts['skip']} skip, {counts['fail']} fail")
     for reason, n in sorted(skip_reasons.items()):
         print(f"  skip ({n}): {reason}")
-    print(f"{counts['pass'] + counts['skip']} passed, {counts['fail']} failed")
+    print(f"{counts['pass']} passed, {counts['fail']} failed")
+    shutil.rmtree(synth_dir, ignore_errors=True)
     return 1 if counts["fail"] else 0
 
 

@@ -102,17 +102,20 @@ def graph_input_feeds(model, data_dir):
     return feeds
 
 
-def upgrade_and_check(name, src, feeds, ref_outputs=None):
+MIN_IR = {11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+
+def upgrade_and_check(name, src, feeds, ref_outputs=None, target=TARGET):
     """Upgrade src, run the checker, compare ORT(original or reference) with ORT(upgraded).
     Returns the upgraded ModelProto or None (after recording a failure)."""
     dst = os.path.join(TMP, name.replace('/', '_') + '.onnx')
-    rc, msg = run_tool(src, dst)
+    rc, msg = run_tool(src, dst, target)
     if rc != 0:
         fail(name, f'upgrade_tool exit {rc}: {msg}')
         return None
     up = onnx.load(dst)
     opset = {o.domain: o.version for o in up.opset_import}
-    if opset.get('', opset.get('ai.onnx')) != TARGET or up.ir_version < 10:
+    if opset.get('', opset.get('ai.onnx')) != target or up.ir_version < MIN_IR[target]:
         fail(name, f'opset {opset} ir {up.ir_version} after upgrade')
         return None
     try:
@@ -167,8 +170,14 @@ def real_models():
         if len(models) != 1:
             continue
         src = os.path.join(path, models[0])
-        feeds = graph_input_feeds(onnx.load(src), os.path.join(path, 'test_data_set_0'))
+        orig = onnx.load(src)
+        feeds = graph_input_feeds(orig, os.path.join(path, 'test_data_set_0'))
         upgrade_and_check('real/' + d, src, feeds)
+        # Intermediate targets exercise the partial conversions (each step only when <= target).
+        opset = {o.domain: o.version for o in orig.opset_import}.get('', 0)
+        for target in (11, 13, 17):
+            if target > opset:
+                upgrade_and_check(f'real/{d}@{target}', src, feeds, target=target)
 
 
 # ---------------------------------------------------------------- node tests
@@ -256,7 +265,7 @@ def np_softmax(x2):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def synthetic_case(name, m, feeds, ref=None, expect_ops=None, forbid_ops=None):
+def synthetic_case(name, m, feeds, ref=None, expect_ops=None, forbid_ops=None, target=TARGET):
     """ref: numpy outputs when ONNX Runtime cannot run the original opset."""
     src = save(name, m)
     ref_outputs = None
@@ -272,7 +281,7 @@ def synthetic_case(name, m, feeds, ref=None, expect_ops=None, forbid_ops=None):
                                 f'{str(e).splitlines()[0][:200]}')
             return
         ref_outputs = ref
-    up = upgrade_and_check('syn/' + name, src, feeds, ref_outputs)
+    up = upgrade_and_check('syn/' + name, src, feeds, ref_outputs, target)
     if up is None:
         return
     ops = [n.op_type for n in up.graph.node]
@@ -340,6 +349,7 @@ def synthetic():
 
     # Clip < 11: attributes -> inputs of the data's type.
     xc = randf(3, 4) * 3
+    xc[0, :2] = [np.inf, -np.inf]
     m = model([helper.make_node('Clip', ['x'], ['y'], min=-1.0, max=2.0)], [vi('x', F, [3, 4])],
               [vi('y')], 6)
     synthetic_case('clip6', m, {'x': xc})
@@ -350,7 +360,8 @@ def synthetic():
               [vi('y', TP.DOUBLE)], 6)
     xd = xc.astype(np.float64)
     synthetic_case('clip6_double_min_only', m, {'x': xd},
-                   ref=[np.maximum(xd, np.float64(np.float32(-0.25)))])
+                   ref=[np.clip(xd, np.float64(np.float32(-0.25)),  # Clip-6 default max
+                                np.float64(np.finfo(np.float32).max))])
     m = model([helper.make_node('Clip', ['x'], ['y'], min=-0.3, max=0.7)],
               [vi('x', TP.FLOAT16, [3, 4])], [vi('y', TP.FLOAT16)], 6)
     synthetic_case('clip6_float16', m, {'x': xc.astype(np.float16)})
@@ -395,6 +406,16 @@ def synthetic():
     m = model([helper.make_node('Unsqueeze', ['x'], ['y'], axes=[0, 3])], [vi('x', F, [2, 3])],
               [vi('y')], 11)
     synthetic_case('unsqueeze11', m, {'x': xp})
+
+    # Partial targets: only the steps up to the target apply.
+    m = model([helper.make_node('ReduceSum', ['x'], ['s'], axes=[1]),
+               helper.make_node('ReduceMean', ['s'], ['y'], axes=[0]),
+               helper.make_node('Softmax', ['x'], ['z'], axis=1)],
+              [vi('x', F, [2, 3, 4, 5])], [vi('y'), vi('z')], 11)
+    synthetic_case('reduce_softmax11_to13', m, {'x': x4}, target=13, expect_ops=['Flatten'])
+    m = model([helper.make_node('Clip', ['x'], ['y'], min=-1.0, max=2.0)], [vi('x', F, [3, 4])],
+              [vi('y')], 6)
+    synthetic_case('clip6_to11', m, {'x': xc}, target=11)
 
     # Split.
     m = model([helper.make_node('Split', ['x'], ['a', 'b'], axis=1, split=[1, 2])],
@@ -594,6 +615,16 @@ def synthetic():
                                 name='if_node')],
               [vi('c', TP.BOOL, []), vi('x', F, [2, 3])], [vi('y')], 11)
     refusal_case('if11_subgraph_needs_rewrite', m, ["'if_node'", "'inner_sm'"])
+    m = model([helper.make_node('QuantizeLinear', ['x', 's'], ['y'], name='q_int32')],
+              [vi('x', TP.INT32, [4])], [vi('y', TP.UINT8, [4])], 10,
+              [init('s', np.array(0.5, np.float32))])
+    refusal_case('quantize10_int32', m, ["'q_int32'"])
+    fn = helper.make_function('local', 'F', ['a'], ['b'], [helper.make_node('Relu', ['a'], ['b'])],
+                              [helper.make_opsetid('', 13)])
+    m = model([helper.make_node('F', ['x'], ['y'], domain='local')], [vi('x', F, [2])],
+              [vi('y', F, [2])], 13, extra_opsets=[('local', 1)])
+    m.functions.append(fn)
+    refusal_case('local_function', m, ["function 'F'"])
     m = model([helper.make_node('Relu', ['x'], ['y'])], [vi('x', F, [2])], [vi('y')], 13)
     refusal_case('target_below_model', m, ['below'], target=11, status='usage error')
     refusal_case('target_above_max', m, ['above'], target=22, status='unsupported')

@@ -43,7 +43,7 @@ static bool check_error(enum ogq_status st, enum ogq_status code, const char *co
     do {                                                                                           \
         enum ogq_status st_ = (expr);                                                              \
         if (st_ != OGQ_OK)                                                                         \
-            fprintf(stderr, "\nline %d: %s failed: %s\n", __LINE__, #expr, err.msg);             \
+            fprintf(stderr, "\nline %d: %s failed: %s\n", __LINE__, #expr, err.msg);               \
         CU_ASSERT_EQUAL_FATAL(st_, OGQ_OK);                                                        \
     } while (0)
 
@@ -136,6 +136,9 @@ static uint8_t *make_npy(int major, const char *dict, bool raw, const void *data
     return p;
 }
 
+/* The usual dict start: F4 "(2, 3), }" is a float32 C-order header. */
+#define F4 "{'descr': '<f4', 'fortran_order': False, 'shape': "
+
 /* Writes an .npy built by make_npy and loads it. */
 static enum ogq_status load_npy_bytes(int major, const char *dict, const void *data, size_t len,
                                       struct ogq_tensor **t)
@@ -148,8 +151,7 @@ static enum ogq_status load_npy_bytes(int major, const char *dict, const void *d
     return ogq_npy_load(path_in("x.npy"), t, &err);
 }
 
-static struct ogq_tensor *tensor_f32(const char *name, int rank, const int64_t *dims,
-                                     float start)
+static struct ogq_tensor *tensor_f32(const char *name, int rank, const int64_t *dims, float start)
 {
     struct ogq_tensor *t = NULL;
     EXPECT_OK(ogq_tensor_new(name, OGQ_DTYPE_FLOAT, rank, dims, &t, &err));
@@ -259,8 +261,7 @@ static uint8_t *make_zip(const struct zmember *m, size_t n, size_t *out_len, siz
 static uint8_t *small_npy(size_t *len)
 {
     static const float v[6] = {1, 2, 3, 4, 5, 6};
-    return make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", false, v,
-                    sizeof v, len);
+    return make_npy(1, F4 "(2, 3), }", false, v, sizeof v, len);
 }
 
 static enum ogq_status open_and_load(const uint8_t *zip, size_t len, const char *key,
@@ -312,7 +313,7 @@ static void test_npy_roundtrip_dtypes(void)
     uint8_t *p = read_file(path_in("s.npy"), &n);
     CU_ASSERT_FATAL(p != NULL);
     CU_ASSERT_EQUAL(n, 128 + 4);
-    CU_ASSERT(memcmp(p + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 55) == 0);
+    CU_ASSERT(memcmp(p + 10, F4 "(), }", 55) == 0);
     CU_ASSERT_EQUAL(p[127], '\n');
     free(p);
     EXPECT_OK(ogq_npy_load(path_in("s.npy"), &u, &err));
@@ -339,15 +340,14 @@ static void test_npy_versions_and_layouts(void)
     static const float v[6] = {1, 2, 3, 4, 5, 6};
     struct ogq_tensor *t;
     for (int major = 1; major <= 3; major++) {
-        EXPECT_OK(load_npy_bytes(major, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                                 v, sizeof v, &t));
+        EXPECT_OK(load_npy_bytes(major, F4 "(2, 3), }", v, sizeof v, &t));
         CU_ASSERT(t->rank == 2 && t->dims[0] == 2 && t->dims[1] == 3);
         CU_ASSERT(memcmp(ogq_tensor_data(t), v, sizeof v) == 0);
         ogq_tensor_free(t);
     }
     /* Key order, double quotes, Python 2 'L' dims, no trailing comma. */
-    EXPECT_OK(load_npy_bytes(1, "{\"shape\": (2L, 3L), \"fortran_order\": False, \"descr\": \"<f4\"}",
-                             v, sizeof v, &t));
+    EXPECT_OK(load_npy_bytes(
+        1, "{\"shape\": (2L, 3L), \"fortran_order\": False, \"descr\": \"<f4\"}", v, sizeof v, &t));
     CU_ASSERT(t->dims[0] == 2 && t->dims[1] == 3);
     ogq_tensor_free(t);
     /* Fortran order: the file holds columns; we return rows. */
@@ -360,8 +360,8 @@ static void test_npy_versions_and_layouts(void)
     float f3[24];
     for (int i = 0; i < 24; i++)
         f3[i] = (float)i;
-    EXPECT_OK(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2, 6), }",
-                             f3, sizeof f3, &t));
+    EXPECT_OK(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2, 6), }", f3,
+                             sizeof f3, &t));
     const float *g = ogq_tensor_data(t);
     bool ok = true;
     for (int i = 0; i < 2; i++)
@@ -389,8 +389,8 @@ static void test_npy_versions_and_layouts(void)
     CU_ASSERT(t->dtype == OGQ_DTYPE_BOOL && bb[0] == 0 && bb[1] == 1 && bb[2] == 1);
     ogq_tensor_free(t);
     /* Unaligned data (16-byte padded header, offset 16+...) is copied to aligned memory. */
-    EXPECT_OK(load_npy_bytes(1, "{'descr':'<f4','fortran_order':False,'shape':(6,)}", v, sizeof v,
-                             &t));
+    EXPECT_OK(
+        load_npy_bytes(1, "{'descr':'<f4','fortran_order':False,'shape':(6,)}", v, sizeof v, &t));
     CU_ASSERT(((uintptr_t)ogq_tensor_data(t) % 16) == 0);
     CU_ASSERT(memcmp(ogq_tensor_data(t), v, sizeof v) == 0);
     ogq_tensor_free(t);
@@ -400,7 +400,7 @@ static void test_npy_hostile(void)
 {
     static const float v[6] = {1, 2, 3, 4, 5, 6};
     struct ogq_tensor *t = NULL;
-    const char *ok_dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+    const char *ok_dict = F4 "(2, 3), }";
     /* bad magic */
     write_file(path_in("x.npy"), "\x93NUMPX\x01\x00\x10\x00{}", 12);
     EXPECT_ERROR(ogq_npy_load(path_in("x.npy"), &t, &err), OGQ_ERR_FORMAT, "x.npy", "bad magic");
@@ -430,30 +430,25 @@ static void test_npy_hostile(void)
     /* data shorter than the shape, and longer */
     EXPECT_ERROR(load_npy_bytes(1, ok_dict, v, sizeof v - 1, &t), OGQ_ERR_FORMAT,
                  "truncated (shape needs 24 bytes, 23 present)");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", v,
-                             8, &t),
-                 OGQ_ERR_FORMAT, "4 unexpected bytes");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(1,), }", v, 8, &t), OGQ_ERR_FORMAT, "4 unexpected bytes");
     /* shape overflow, huge dims, negative dims, rank */
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
-                                v, sizeof v, &t),
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(4294967296, 4294967296), }", v, sizeof v, &t),
                  OGQ_ERR_FORMAT, "too large");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3037000500, 3037000500), }",
-                                v, sizeof v, &t),
-                 OGQ_ERR_FORMAT, "x.npy");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
-                                v, sizeof v, &t),
+    EXPECT_ERROR(
+        load_npy_bytes(
+            1, "{'descr': '<f8', 'fortran_order': False, 'shape': (3037000500, 3037000500), }", v,
+            sizeof v, &t),
+        OGQ_ERR_FORMAT, "x.npy");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(99999999999999999999,), }", v, sizeof v, &t),
                  OGQ_ERR_FORMAT, "bad dim");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 6), }", v,
-                                sizeof v, &t),
-                 OGQ_ERR_FORMAT, "bad dim");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(-1, 6), }", v, sizeof v, &t), OGQ_ERR_FORMAT, "bad dim");
     /* a legal empty array */
-    EXPECT_OK(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 0), }", v,
-                             0, &t));
+    EXPECT_OK(load_npy_bytes(1, F4 "(2, 0), }", v, 0, &t));
     CU_ASSERT(t->numel == 0 && t->rank == 2);
     ogq_tensor_free(t);
     t = NULL;
     char big[2048];
-    size_t pos = (size_t)snprintf(big, sizeof big, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    size_t pos = (size_t)snprintf(big, sizeof big, F4 "(");
     for (int i = 0; i < 65; i++)
         pos += (size_t)snprintf(big + pos, sizeof big - pos, "1, ");
     snprintf(big + pos, sizeof big - pos, "), }");
@@ -461,28 +456,31 @@ static void test_npy_hostile(void)
     /* dict syntax and keys */
     EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False}", v, 4, &t),
                  OGQ_ERR_FORMAT, "missing 'shape'");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}",
-                                v, 4, &t),
-                 OGQ_ERR_FORMAT, "unexpected or repeated key 'x'");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}",
-                                v, 4, &t),
-                 OGQ_ERR_FORMAT, "repeated key 'descr'");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}", v, 4, &t),
-                 OGQ_ERR_FORMAT, "fortran_order");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} junk",
-                                v, 4, &t),
-                 OGQ_ERR_FORMAT, "text after the dict");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,", v, 4, &t),
-                 OGQ_ERR_FORMAT, "malformed");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr' '<f4', 'fortran_order': False, 'shape': (1,)}", v, 4, &t),
-                 OGQ_ERR_FORMAT, "bad key");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(1,), 'x': 1}", v, 4, &t), OGQ_ERR_FORMAT,
+                 "unexpected or repeated key 'x'");
+    EXPECT_ERROR(
+        load_npy_bytes(1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}",
+                       v, 4, &t),
+        OGQ_ERR_FORMAT, "repeated key 'descr'");
+    EXPECT_ERROR(
+        load_npy_bytes(1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}", v, 4, &t),
+        OGQ_ERR_FORMAT, "fortran_order");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(1,)} junk", v, 4, &t), OGQ_ERR_FORMAT,
+                 "text after the dict");
+    EXPECT_ERROR(load_npy_bytes(1, F4 "(1,", v, 4, &t), OGQ_ERR_FORMAT, "malformed");
+    EXPECT_ERROR(
+        load_npy_bytes(1, "{'descr' '<f4', 'fortran_order': False, 'shape': (1,)}", v, 4, &t),
+        OGQ_ERR_FORMAT, "bad key");
     EXPECT_ERROR(load_npy_bytes(1, "[1, 2]", v, 4, &t), OGQ_ERR_FORMAT, "expected a dict");
     /* unsupported dtypes */
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '<U4', 'fortran_order': False, 'shape': (1,)}", v, 16, &t),
-                 OGQ_ERR_UNSUPPORTED, "'<U4'");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': '|O', 'fortran_order': False, 'shape': (1,)}", v, 8, &t),
-                 OGQ_ERR_UNSUPPORTED, "'|O'");
-    EXPECT_ERROR(load_npy_bytes(1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}",
+    EXPECT_ERROR(
+        load_npy_bytes(1, "{'descr': '<U4', 'fortran_order': False, 'shape': (1,)}", v, 16, &t),
+        OGQ_ERR_UNSUPPORTED, "'<U4'");
+    EXPECT_ERROR(
+        load_npy_bytes(1, "{'descr': '|O', 'fortran_order': False, 'shape': (1,)}", v, 8, &t),
+        OGQ_ERR_UNSUPPORTED, "'|O'");
+    EXPECT_ERROR(load_npy_bytes(1,
+                                "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}",
                                 v, 4, &t),
                  OGQ_ERR_UNSUPPORTED, "structured");
     /* missing file */
@@ -550,7 +548,8 @@ static void test_npz_deflate_and_members(void)
 {
     size_t nl;
     uint8_t *npy = small_npy(&nl);
-    struct zmember m[3] = {{"x.npy", npy, nl, 8}, {"dir/", (const uint8_t *)"", 0, 0},
+    struct zmember m[3] = {{"x.npy", npy, nl, 8},
+                           {"dir/", (const uint8_t *)"", 0, 0},
                            {"readme.txt", (const uint8_t *)"hi", 2, 0}};
     size_t len, cd;
     uint8_t *zip = make_zip(m, 3, &len, &cd);
@@ -579,8 +578,8 @@ static void test_npz_hostile(void)
     /* unsupported compression method (bzip2 = 12) */
     memcpy(bad, zip, len);
     put16(bad + c0 + 10, 12);
-    EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_UNSUPPORTED, "z.npz",
-                 "member 'x.npy'", "compression method 12");
+    EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_UNSUPPORTED, "z.npz", "member 'x.npy'",
+                 "compression method 12");
     /* the other member is still readable */
     EXPECT_OK(open_and_load(bad, len, "y", &t));
     ogq_tensor_free(t);
@@ -651,7 +650,8 @@ static void test_npz_hostile(void)
     EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_FORMAT, "overruns the directory");
     memcpy(bad, zip, len);
     bad[c1] = 'Q';
-    EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_FORMAT, "entry 1 is truncated or corrupt");
+    EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_FORMAT,
+                 "entry 1 is truncated or corrupt");
     memcpy(bad, zip, len);
     put32(bad + c0 + 20, 0xFFFFFFFFu); /* ZIP64 marker without the extra field */
     EXPECT_ERROR(open_and_load(bad, len, "x", &t), OGQ_ERR_FORMAT, "ZIP64 sizes are missing");
@@ -893,7 +893,8 @@ static void test_calib_folders(void)
     EXPECT_OK(calib_open(p, in, 1, 0, 0, &src));
     CU_ASSERT_STRING_EQUAL(ogq_calib_layout(src), "npy");
     ogq_calib_free(src);
-    EXPECT_ERROR(calib_open(p, in, 2, 0, 0, &src), OGQ_ERR_FORMAT, "only feed a model with one input");
+    EXPECT_ERROR(calib_open(p, in, 2, 0, 0, &src), OGQ_ERR_FORMAT,
+                 "only feed a model with one input");
 
     /* (c) test_data_set_N folders, ordered numerically, batches spanning sets */
     char sets[4096];
@@ -991,8 +992,7 @@ int main(void)
         return 2;
     CU_pSuite npy = CU_add_suite("npy", NULL, NULL);
     CU_pSuite calib = CU_add_suite("calib", NULL, NULL);
-    if (!npy || !calib ||
-        !CU_add_test(npy, "npy_roundtrip_dtypes", test_npy_roundtrip_dtypes) ||
+    if (!npy || !calib || !CU_add_test(npy, "npy_roundtrip_dtypes", test_npy_roundtrip_dtypes) ||
         !CU_add_test(npy, "npy_versions_and_layouts", test_npy_versions_and_layouts) ||
         !CU_add_test(npy, "npy_hostile", test_npy_hostile) ||
         !CU_add_test(npy, "npz_roundtrip", test_npz_roundtrip) ||

@@ -149,6 +149,14 @@ static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(lcg() &
 
 /* ---------------------------------------------------------------- Cast */
 
+static double rel_err(double got, double want)
+{
+    if (want == got)
+        return 0.0;
+    return fabs(got - want) / fmax(fabs(want), 1e-37);
+}
+
+
 static void test_cast_half_rounding(void)
 {
     const float x[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 65519.0f, 65520.0f, 1e-8f,
@@ -173,6 +181,75 @@ static void test_cast_half_rounding(void)
     for (size_t i = 0; i < 3; i++)
         CU_ASSERT_EQUAL(((float *)r.t.data)[i], wb[i]);
     result_free(&r);
+}
+
+/* The vectorised float16/bfloat16 rounding against rt_tensor's scalar conversions, over a
+ * spread of bit patterns covering every exponent, both signs, NaN and inf. */
+static void test_cast_half_matches_scalar(void)
+{
+    enum { N = 1 << 20 };
+    uint32_t *bits = malloc(N * sizeof(uint32_t));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bits);
+    for (uint32_t i = 0; i < N; i++)
+        bits[i] = i * 4099u + (i & 0xFFF);
+    const uint32_t edges[] = {0x477FE000u, 0x477FEFFFu, 0x477FF000u, 0x477FF001u, 0x38800000u,
+                              0x387FFFFFu, 0x33000000u, 0x33000001u, 0x7F7FFFFFu, 0x7F800000u,
+                              0x7FC00000u, 0xFF800001u, 0x80000000u, 0x00000001u};
+    for (size_t i = 0; i < N_OF(edges); i++)
+        bits[i] = edges[i];
+    struct in_spec in = in1(OGQ_DTYPE_FLOAT, N, bits);
+    struct attr to = {"to", 'i', OGQ_DTYPE_FLOAT16, 0, NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        to.i = pass ? OGQ_DTYPE_BFLOAT16 : OGQ_DTYPE_FLOAT16;
+        struct result r = run_op("Cast", 19, &in, 1, &to, 1);
+        EXPECT_RUN_OK(r);
+        size_t bad = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            float x;
+            memcpy(&x, &bits[i], sizeof x);
+            float want = pass ? ogq_bfloat16_to_float(ogq_float_to_bfloat16(x))
+                              : ogq_half_to_float(ogq_float_to_half(x));
+            float got = ((float *)r.t.data)[i];
+            if (!(same_float(got, want) && signbit(got) == signbit(want)) && bad++ < 5)
+                fprintf(stderr, "\n  %s(0x%08x): %a, want %a\n", pass ? "bf16" : "half", bits[i],
+                        got, want);
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        result_free(&r);
+    }
+    free(bits);
+}
+
+static void test_round_and_pow_scalars(void)
+{
+    const float x[] = {0.5f,  1.5f,  2.5f,    -0.5f,     -2.5f, 8388607.5f, -8388607.5f, 1e30f,
+                       -0.0f, 3.49f, INFINITY, -INFINITY, NAN,   0.0f,       -3.0f,       7.25f};
+    const float wr[] = {0.0f, 2.0f, 2.0f,     -0.0f,     -2.0f, 8388608.0f, -8388608.0f, 1e30f,
+                        -0.0f, 3.0f, INFINITY, -INFINITY, NAN,   0.0f,       -3.0f,       7.0f};
+    struct in_spec in = in1(OGQ_DTYPE_FLOAT, N_OF(x), x);
+    struct result r = run_op("Round", 11, &in, 1, NULL, 0);
+    EXPECT_RUN_OK(r);
+    for (size_t i = 0; i < N_OF(x); i++) {
+        float g = ((float *)r.t.data)[i];
+        CU_ASSERT(same_float(g, wr[i]) && signbit(g) == signbit(wr[i]));
+    }
+    result_free(&r);
+
+    const float exps[] = {2.0f, 3.0f, 4.0f, 1.0f, 0.0f, -1.0f, 0.5f, 1.5f};
+    for (size_t e = 0; e < N_OF(exps); e++) {
+        struct in_spec ins[2] = {in, {OGQ_DTYPE_FLOAT, 0, {0}, &exps[e], 0}};
+        r = run_op("Pow", 15, ins, 2, NULL, 0);
+        EXPECT_RUN_OK(r);
+        for (size_t i = 0; i < N_OF(x); i++) {
+            float g = ((float *)r.t.data)[i], w = powf(x[i], exps[e]);
+            bool ok = same_float(g, w) ? signbit(g) == signbit(w) || w == 0.0f
+                                       : rel_err(g, w) < 3e-7;
+            CU_ASSERT(ok);
+            if (!ok)
+                fprintf(stderr, "\n  pow(%a, %g) = %a, want %a\n", x[i], exps[e], g, w);
+        }
+        result_free(&r);
+    }
 }
 
 static void test_cast_float_to_int(void)
@@ -517,13 +594,6 @@ static void test_clip_versions(void)
 
 /* ---------------------------------------------------------------- activations */
 
-static double rel_err(double got, double want)
-{
-    if (want == got)
-        return 0.0;
-    return fabs(got - want) / fmax(fabs(want), 1e-37);
-}
-
 static void test_tanh_sigmoid_accuracy(void)
 {
     enum { N = 40001 };
@@ -558,15 +628,58 @@ static void test_tanh_sigmoid_accuracy(void)
     EXPECT_RUN_OK(t);
     EXPECT_RUN_OK(s);
     const float wt[] = {1.0f, -1.0f, NAN, -0.0f, 1.0f, -1.0f, -1.0f};
-    const float ws[] = {1.0f, 0.0f, NAN, 0.5f, 1.0f, 3.7200760e-44f, 0.0f};
+    const float ws[] = {1.0f, 0.0f, NAN, 0.5f, 1.0f, 0.0f, 0.0f}; /* below FLT_MIN: 0 */
     for (size_t i = 0; i < N_OF(sp); i++) {
         CU_ASSERT(same_float(((float *)t.t.data)[i], wt[i]));
-        CU_ASSERT(same_float(((float *)s.t.data)[i], ws[i]) ||
-                  rel_err(((float *)s.t.data)[i], ws[i]) < 0.05);
+        CU_ASSERT(same_float(((float *)s.t.data)[i], ws[i]));
     }
     CU_ASSERT(signbit(((float *)t.t.data)[3]));
     result_free(&t);
     result_free(&s);
+}
+
+static void test_exp_erf_accuracy(void)
+{
+    enum { N = 60001 };
+    float *x = malloc(N * sizeof(float));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (int i = 0; i < N; i++)
+        x[i] = -30.0f + 60.0f * (float)i / (N - 1);
+    x[0] = 1e-20f;
+    x[1] = -3e-5f;
+    x[2] = 0.4999f;
+    x[3] = -0.5001f;
+    struct in_spec in = in1(OGQ_DTYPE_FLOAT, N, x);
+    struct result e = run_op("Exp", 13, &in, 1, NULL, 0);
+    struct result f = run_op("Erf", 13, &in, 1, NULL, 0);
+    EXPECT_RUN_OK(e);
+    EXPECT_RUN_OK(f);
+    double worst_e = 0, worst_f = 0;
+    for (int i = 0; i < N; i++) {
+        worst_e = fmax(worst_e, rel_err(((float *)e.t.data)[i], exp((double)x[i])));
+        worst_f = fmax(worst_f, rel_err(((float *)f.t.data)[i], erf((double)x[i])));
+    }
+    CU_ASSERT(worst_e < 2e-7);
+    CU_ASSERT(worst_f < 4e-7);
+    result_free(&e);
+    result_free(&f);
+    free(x);
+
+    const float sp[] = {INFINITY, -INFINITY, NAN, 89.0f, -104.0f, -120.0f};
+    const float we[] = {INFINITY, 0.0f, NAN, INFINITY, 0x1p-149f, 0.0f};
+    const float wf[] = {1.0f, -1.0f, NAN, 1.0f, -1.0f, -1.0f};
+    in = in1(OGQ_DTYPE_FLOAT, N_OF(sp), sp);
+    e = run_op("Exp", 13, &in, 1, NULL, 0);
+    f = run_op("Erf", 13, &in, 1, NULL, 0);
+    EXPECT_RUN_OK(e);
+    EXPECT_RUN_OK(f);
+    for (size_t i = 0; i < N_OF(sp); i++) {
+        float g = ((float *)e.t.data)[i];
+        CU_ASSERT(same_float(g, we[i]) || (i == 4 && g >= 0.0f && g <= 0x1p-149f)); /* exp(-104): 0 or min */
+        CU_ASSERT(same_float(((float *)f.t.data)[i], wf[i]));
+    }
+    result_free(&e);
+    result_free(&f);
 }
 
 static void test_gelu_negative_tail(void)
@@ -733,7 +846,9 @@ int main(void)
         return CU_get_error();
     }
     CU_add_test(s, "cast to float16/bfloat16 rounds to nearest even", test_cast_half_rounding);
+    CU_add_test(s, "vectorised half/bfloat16 rounding = scalar", test_cast_half_matches_scalar);
     CU_add_test(s, "cast float to integers and bool", test_cast_float_to_int);
+    CU_add_test(s, "round half to even, pow scalar exponents", test_round_and_pow_scalars);
     CU_add_test(s, "cast to and from int4", test_cast_int4);
     CU_add_test(s, "castlike uses the declared float16 type", test_castlike_declared_half);
     CU_add_test(s, "integer div/mod edge cases", test_int_div_mod);
@@ -743,6 +858,7 @@ int main(void)
     CU_add_test(s, "where int64, min NaN", test_where_min_nan);
     CU_add_test(s, "clip opset 6/13, int8", test_clip_versions);
     CU_add_test(s, "tanh/sigmoid accuracy and specials", test_tanh_sigmoid_accuracy);
+    CU_add_test(s, "exp/erf accuracy and specials", test_exp_erf_accuracy);
     CU_add_test(s, "gelu negative tail", test_gelu_negative_tail);
     CU_add_test(s, "softmax/logsoftmax layouts", test_softmax_layouts);
     CU_add_test(s, "prelu broadcast, int relu", test_prelu_and_relu_int);

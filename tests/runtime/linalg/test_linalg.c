@@ -92,8 +92,8 @@ static void nm_init(struct node_model *nm, const char *op, int64_t opset, int n_
         snprintf(name, sizeof name, "y%d", i);
         CU_ASSERT_FATAL(ogq_graph_add_value(nm->m->graph, name, &outs[i], &err) == OGQ_OK);
     }
-    CU_ASSERT_FATAL(ogq_graph_insert_node(nm->m->graph, NULL, op, "", "n", ins, (size_t)n_in,
-                                          outs, (size_t)n_out, &nm->node, &err) == OGQ_OK);
+    CU_ASSERT_FATAL(ogq_graph_insert_node(nm->m->graph, NULL, op, "", "n", ins, (size_t)n_in, outs,
+                                          (size_t)n_out, &nm->node, &err) == OGQ_OK);
 }
 
 static void nm_ints(struct node_model *nm, const char *name, const int64_t *v, size_t n)
@@ -133,7 +133,10 @@ static enum ogq_status nm_run(struct node_model *nm, struct ogq_rt_tensor *ins, 
     return ogq_eval_node(nm->m, nm->node, ptrs, outs, err);
 }
 
-static void nm_free(struct node_model *nm) { ogq_model_free(nm->m); }
+static void nm_free(struct node_model *nm)
+{
+    ogq_model_free(nm->m);
+}
 
 /* ---------------------------------------------------------------- im2col / col2im */
 
@@ -220,8 +223,8 @@ static void test_col2im_adjoint(void)
 
 static void test_geom_resolve(void)
 {
-    struct ogq_conv_geom g = {.nd = 2, .in = {7, 8}, .kernel = {3, 4}, .stride = {2, 3},
-                              .dilation = {1, 2}};
+    struct ogq_conv_geom g = {
+        .nd = 2, .in = {7, 8}, .kernel = {3, 4}, .stride = {2, 3}, .dilation = {1, 2}};
     CU_ASSERT(ogq_conv_geom_resolve(&g, OGQ_AUTO_PAD_SAME_UPPER, NULL));
     /* out = ceil(in / s); total pad = (out-1)*s + dk - in: 4 -> (6+3-7=2), 3 -> (6+7-8=5) */
     CU_ASSERT(g.out[0] == 4 && g.out[1] == 3 && g.pad[0] == 1 && g.pad[1] == 2);
@@ -331,30 +334,59 @@ static void run_conv_case(const struct conv_case *cc)
 
 static void test_conv_paths(void)
 {
+    /* clang-format off */
     static const struct conv_case cases[] = {
-        {"general 3x3 pad", 2, 2, 5, 7, 1, {9, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
-        {"general big K", 2, 1, 24, 16, 1, {12, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"general 3x3 pad",
+         2, 2, 5, 7, 1, {9, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"general big K",
+         2, 1, 24, 16, 1, {12, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"images folded, 2 chunks",
+         2, 7, 3, 4, 1, {9, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"pointwise folded grouped",
+         2, 5, 6, 4, 2, {3, 5}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, true},
+        {"two images unfolded",
+         2, 2, 3, 4, 1, {17, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"pointwise two images unfolded",
+         2, 2, 5, 3, 1, {17, 16}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, false},
+        {"general tiled",
+         2, 1, 64, 8, 1, {23, 20}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"general tiled 3-D",
+         3, 1, 16, 4, 1, {6, 7, 30}, {3, 3, 3}, {1, 1, 2}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, NULL,
+         true},
         {"grouped", 2, 2, 6, 9, 3, {8, 7}, {3, 2}, {1, 2}, {1, 1}, {1, 0, 1, 1}, NULL, true},
-        {"depthwise 3x3", 2, 2, 6, 6, 6, {11, 13}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
-        {"depthwise 3x3 s2", 2, 1, 4, 4, 4, {12, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, NULL, false},
-        {"depthwise 3x3 s3 d2", 2, 1, 3, 3, 3, {14, 17}, {3, 3}, {3, 3}, {2, 2}, {2, 1, 0, 2}, NULL, true},
-        {"depthwise mult 2", 2, 1, 3, 6, 3, {9, 9}, {3, 3}, {1, 2}, {1, 1}, {0, 1, 2, 1}, NULL, true},
-        {"depthwise 5x5", 2, 1, 4, 4, 4, {10, 12}, {5, 5}, {1, 2}, {1, 1}, {2, 2, 2, 2}, NULL, true},
-        {"depthwise 7x3 rows", 2, 1, 2, 2, 2, {9, 10}, {7, 3}, {1, 1}, {1, 1}, {3, 1, 3, 1}, NULL, true},
-        {"depthwise narrow", 2, 1, 2, 2, 2, {5, 2}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
-        {"depthwise 3-D", 3, 1, 2, 4, 2, {4, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, NULL, true},
-        {"single input channel", 2, 2, 1, 5, 1, {8, 8}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}, NULL, true},
+        {"depthwise 3x3",
+         2, 2, 6, 6, 6, {11, 13}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"depthwise 3x3 s2",
+         2, 1, 4, 4, 4, {12, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, NULL, false},
+        {"depthwise 3x3 s3 d2",
+         2, 1, 3, 3, 3, {14, 17}, {3, 3}, {3, 3}, {2, 2}, {2, 1, 0, 2}, NULL, true},
+        {"depthwise mult 2",
+         2, 1, 3, 6, 3, {9, 9}, {3, 3}, {1, 2}, {1, 1}, {0, 1, 2, 1}, NULL, true},
+        {"depthwise 5x5",
+         2, 1, 4, 4, 4, {10, 12}, {5, 5}, {1, 2}, {1, 1}, {2, 2, 2, 2}, NULL, true},
+        {"depthwise 7x3 rows",
+         2, 1, 2, 2, 2, {9, 10}, {7, 3}, {1, 1}, {1, 1}, {3, 1, 3, 1}, NULL, true},
+        {"depthwise narrow",
+         2, 1, 2, 2, 2, {5, 2}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"depthwise 3-D",
+         3, 1, 2, 4, 2, {4, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, NULL, true},
+        {"single input channel",
+         2, 2, 1, 5, 1, {8, 8}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}, NULL, true},
         {"pointwise 1x1", 2, 2, 8, 5, 1, {6, 7}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, true},
-        {"pointwise grouped", 2, 1, 8, 6, 2, {5, 4}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, false},
+        {"pointwise grouped",
+         2, 1, 8, 6, 2, {5, 4}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, false},
         {"1x1 stride 2", 2, 2, 8, 5, 1, {7, 8}, {1, 1}, {2, 2}, {1, 1}, {0, 0, 0, 0}, NULL, true},
         {"1x1 padded", 2, 1, 3, 2, 1, {4, 4}, {1, 1}, {1, 1}, {1, 1}, {1, 0, 0, 1}, NULL, true},
-        {"strided dilated asym pads", 2, 2, 3, 4, 1, {13, 14}, {3, 2}, {3, 2}, {2, 3}, {1, 2, 2, 0}, NULL, true},
+        {"strided dilated asym pads",
+         2, 2, 3, 4, 1, {13, 14}, {3, 2}, {3, 2}, {2, 3}, {1, 2, 2, 0}, NULL, true},
         {"same upper", 2, 1, 3, 4, 1, {7, 8}, {4, 3}, {2, 3}, {1, 1}, {0}, "SAME_UPPER", true},
         {"same lower", 2, 1, 3, 4, 1, {7, 8}, {4, 3}, {2, 1}, {1, 2}, {0}, "SAME_LOWER", true},
         {"valid", 2, 1, 3, 4, 1, {7, 8}, {3, 3}, {2, 2}, {1, 1}, {0}, "VALID", false},
         {"1-D", 1, 2, 3, 4, 1, {15}, {4}, {2}, {1}, {2, 1}, NULL, true},
-        {"3-D", 3, 1, 2, 3, 1, {5, 6, 7}, {3, 2, 3}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1, 1, 1, 0}, NULL, true},
+        {"3-D",
+         3, 1, 2, 3, 1, {5, 6, 7}, {3, 2, 3}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1, 1, 1, 0}, NULL, true},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_conv_case(&cases[i]);
 }
@@ -546,8 +578,8 @@ static void gemm_case(bool ta, bool tb, float alpha, float beta, int rc, const i
         for (int64_t j = 0; j < n; j++) {
             double acc = 0;
             for (int64_t p = 0; p < k; p++)
-                acc += (double)(ta ? a[p * m + i] : a[i * k + p]) *
-                       (tb ? b[j * k + p] : b[p * n + j]);
+                acc +=
+                    (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
             double cv = rc >= 0 ? c[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)] : 0.0;
             want[i * n + j] = alpha * acc + beta * cv;
         }
@@ -578,8 +610,7 @@ static void test_gemm(void)
 /* Naive einsum for equations "xyz,xyw->..." given as explicit label strings (no
  * ellipsis, at most 2 operands, labels a-z). */
 static void einsum_ref(const char *ta, const int64_t *da, const float *a, const char *tb,
-                       const int64_t *db, const float *b, const char *to, double *y,
-                       int64_t *ydims)
+                       const int64_t *db, const float *b, const char *to, double *y, int64_t *ydims)
 {
     int64_t size[26] = {0};
     for (size_t i = 0; i < strlen(ta); i++)
@@ -657,17 +688,17 @@ static void test_einsum(void)
     einsum_case("bhid,bhjd->bhij", "bhid", d1, "bhjd", d2, "bhij"); /* transB, direct */
     einsum_case("bhij,bhjd->bhid", "bhij", d1, "bhjd", d3, "bhid"); /* A @ B, direct */
     int64_t e1[2] = {3, 4}, e2[2] = {4, 5}, e3[2] = {5, 4};
-    einsum_case("ik,kj->ji", "ik", e1, "kj", e2, "ji");   /* permuted output */
-    einsum_case("ik,jk", "ik", e1, "jk", e3, "ij");       /* implicit output, transB */
-    einsum_case("ki,kj->ij", "ki", e2, "kj", e2, "ij");   /* transA */
+    einsum_case("ik,kj->ji", "ik", e1, "kj", e2, "ji"); /* permuted output */
+    einsum_case("ik,jk", "ik", e1, "jk", e3, "ij");     /* implicit output, transB */
+    einsum_case("ki,kj->ij", "ki", e2, "kj", e2, "ij"); /* transA */
     int64_t f1[3] = {2, 3, 4}, f2[3] = {3, 2, 5};
     einsum_case("ijk,jil->kl", "ijk", f1, "jil", f2, "kl"); /* permuted operands */
     einsum_case("bij->jb", "bij", f1, NULL, NULL, "jb");    /* general: sum + transpose */
     int64_t g1[2] = {4, 4};
-    einsum_case("ii->i", "ii", g1, NULL, NULL, "i");        /* general: diagonal */
+    einsum_case("ii->i", "ii", g1, NULL, NULL, "i"); /* general: diagonal */
     int64_t h1[1] = {5}, h2[1] = {6};
-    einsum_case("i,j->ij", "i", h1, "j", h2, "ij");         /* outer product (K = 1) */
-    einsum_case("i,i", "i", h1, "i", h1, "");               /* dot */
+    einsum_case("i,j->ij", "i", h1, "j", h2, "ij"); /* outer product (K = 1) */
+    einsum_case("i,i", "i", h1, "i", h1, "");       /* dot */
 }
 
 /* ---------------------------------------------------------------- pools */
@@ -758,23 +789,28 @@ static void run_pool_case(const struct pool_case *pc)
 
 static void test_pools(void)
 {
+    /* clang-format off */
     static const struct pool_case cases[] = {
         {"MaxPool", 2, {12, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, false, false, 0},
         {"MaxPool", 2, {12, 13}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, true, false, 0},
         {"MaxPool", 2, {14, 15}, {3, 3}, {3, 3}, {2, 2}, {2, 1, 1, 2}, true, false, 0},
         {"MaxPool", 2, {9, 10}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, false, false, 0},
-        {"MaxPool", 3, {6, 7, 8}, {3, 3, 3}, {1, 2, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, false, false, 0},
-        {"MaxPool", 3, {6, 7, 8}, {4, 5, 3}, {1, 1, 1}, {1, 1, 1}, {1, 2, 1, 2, 2, 1}, false, false, 0},
+        {"MaxPool",
+         3, {6, 7, 8}, {3, 3, 3}, {1, 2, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, false, false, 0},
+        {"MaxPool",
+         3, {6, 7, 8}, {4, 5, 3}, {1, 1, 1}, {1, 1, 1}, {1, 2, 1, 2, 2, 1}, false, false, 0},
         {"MaxPool", 1, {17}, {3}, {2}, {1}, {1, 1}, true, false, 0},
         {"AveragePool", 2, {12, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, true, 0},
         {"AveragePool", 2, {12, 13}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, true, false, 0},
         {"AveragePool", 2, {11, 12}, {3, 3}, {1, 2}, {2, 2}, {1, 2, 2, 1}, false, true, 0},
         {"AveragePool", 2, {11, 12}, {5, 4}, {2, 2}, {1, 1}, {2, 2, 2, 1}, false, false, 0},
-        {"AveragePool", 3, {5, 6, 7}, {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1, 0, 1, 1}, true, true, 0},
+        {"AveragePool",
+         3, {5, 6, 7}, {2, 3, 3}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1, 0, 1, 1}, true, true, 0},
         {"LpPool", 2, {9, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, false, false, 2},
         {"LpPool", 2, {9, 10}, {3, 2}, {2, 1}, {1, 1}, {1, 0, 1, 1}, false, false, 1},
         {"LpPool", 2, {9, 10}, {3, 3}, {2, 2}, {1, 2}, {0, 0, 0, 0}, true, false, 3},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_pool_case(&cases[i]);
 }

@@ -52,6 +52,10 @@ def ours_run(exe, model_path, input_arg, batch, out_path, threads):
     if p.returncode != 0:
         msg = (p.stderr.strip() or p.stdout.strip()).splitlines()
         return None, f"exit {p.returncode}: {msg[-1] if msg else ''}"
+    # UBSan reports without failing the process; a sanitizer build must fail the case.
+    san = [ln for ln in p.stderr.splitlines() if "runtime error:" in ln or "Sanitizer" in ln]
+    if san:
+        return None, "sanitizer: " + san[0].strip()
     if not os.path.exists(out_path):
         return None, "no output file written"
     with np.load(out_path) as z:

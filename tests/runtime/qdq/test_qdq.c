@@ -492,6 +492,59 @@ static void test_q_uint8_per_axis_and_refusals(void)
                     OGQ_ERR_FORMAT);
 }
 
+
+/* Per-tensor quantization takes a multiply-by-reciprocal fast path; it must agree exactly
+ * with rint(x / scale) in float32, including exact ties, near-ties and clamping. */
+static void test_q_per_tensor_exact(void)
+{
+    enum { N = 60000 };
+    float *x = malloc(sizeof(float) * N);
+    uint8_t *y = malloc(N);
+    CU_ASSERT_FATAL(x && y);
+    const float scales[] = {0.0123f, 0.1f, 0.5f, 3.0f, 1e-3f, 0.0078125f, 7.3e-5f};
+    const int zps[] = {0, 128, 255, 3};
+    for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+        for (size_t zi = 0; zi < sizeof zps / sizeof zps[0]; zi++)
+            for (int sgn = 0; sgn < 2; sgn++) {
+                float sc = scales[si];
+                int zp = sgn ? zps[zi] - 128 : zps[zi];
+                for (int i = 0; i < N; i++) {
+                    float k = (float)((int)(frand() * 300.0f));
+                    /* Near-ties only in every other block of 256 values, so the others
+                     * stay on the fast path. */
+                    switch (i % 512 < 8 ? i % 4 : 3) {
+                    case 0: x[i] = (k + 0.5f) * sc; break; /* at or next to a tie */
+                    case 1: x[i] = nextafterf((k + 0.5f) * sc, 1e30f); break;
+                    case 2: x[i] = nextafterf((k + 0.5f) * sc, -1e30f); break;
+                    default: x[i] = frand() * 300.0f * sc; break;
+                    }
+                }
+                uint8_t zb = (uint8_t)zp;
+                struct tin ins[3] = {
+                    {"x", OGQ_DTYPE_FLOAT, 1, {N}, x, true},
+                    {"s", OGQ_DTYPE_FLOAT, 0, {0}, &sc, false},
+                    {"zp", sgn ? OGQ_DTYPE_INT8 : OGQ_DTYPE_UINT8, 0, {0}, &zb, false},
+                };
+                struct ogq_rt_tensor out;
+                CU_ASSERT_FATAL(
+                    ok(run_node("", "QuantizeLinear", 13, ins, 3, NULL, 0, &out, y, N)));
+                int bad = 0;
+                for (int i = 0; i < N; i++) {
+                    float q = x[i] / sc; /* float32 division, as the reference */
+                    float v = rintf(q) + (float)zp;
+                    float lo = sgn ? -128.0f : 0.0f, hi = sgn ? 127.0f : 255.0f;
+                    int want = (int)(v < lo ? lo : v > hi ? hi : v);
+                    int got = sgn ? (int)(int8_t)y[i] : (int)y[i];
+                    if (got != want && bad++ < 3)
+                        fprintf(stderr, "\n  scale %g zp %d: x=%.9g -> %d, expected %d", sc, zp,
+                                x[i], got, want);
+                }
+                CU_ASSERT_EQUAL(bad, 0);
+            }
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -511,6 +564,7 @@ int main(void)
     CU_add_test(s, "QuantizeLinear int4 blocked, ties, saturation, round trip",
                 test_q_int4_blocked_round_trip);
     CU_add_test(s, "QuantizeLinear uint8 per axis, refusals", test_q_uint8_per_axis_and_refusals);
+    CU_add_test(s, "QuantizeLinear per tensor: fast path is exact", test_q_per_tensor_exact);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
