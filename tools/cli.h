@@ -69,5 +69,8 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
 /* Subcommand entry points. */
 int cmd_inspect(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -230,8 +230,6 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
 
 #define MAX_GLOBS 64
 
-int cmd_quantize(int argc, char **argv); /* entry point, called from main.c */
-
 /* All calibration batches, read up front (calibration data is small by design, and the
  * sequential mode reads it once per layer). */
 struct batches {
