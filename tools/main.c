@@ -7,6 +7,7 @@
 
 int cmd_run(int argc, char **argv); /* cmd_run.c */
 int cmd_quantize(int argc, char **argv); /* cmd_quantize.c */
+int cmd_eval(int argc, char **argv); /* cmd_eval.c */
 
 static const char usage[] =
     "usage: onnx-gptq <command> [options]\n"
@@ -20,6 +21,8 @@ static const char usage[] =
     "                                  GPTQ low-bit weights (see quantize --help)\n"
     "  run MODEL --input DATA [--output OUT.npz]\n"
     "                                  run a model on the CPU runtime over input data\n"
+    "  eval QUANT --teacher FLOAT --data DATA\n"
+    "                                  compare a quantized model with its float teacher\n"
     "\n"
     "options:\n"
     "  -h, --help       show this help (or 'onnx-gptq COMMAND --help')\n"
@@ -38,6 +41,7 @@ static const struct command commands[] = {
     {"convert", cmd_convert},
     {"run", cmd_run},
     {"quantize", cmd_quantize},
+    {"eval", cmd_eval},
 };
 
 int main(int argc, char **argv)
