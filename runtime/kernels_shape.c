@@ -232,8 +232,8 @@ static void transpose_tiles(void *dst, int64_t ldd, const void *src, int64_t lds
     M = es == 4 ? 4 : es == 8 ? 2 : es == 1 ? 16 : 0;
 #endif
     int64_t Am = M ? A - A % M : 0, Bm = M ? B - B % M : 0;
-    int64_t BB = es == 8 ? 8 : 16; /* source rows per sweep */
 #if defined(__SSE2__)
+    int64_t BB = es == 8 ? 8 : 16; /* rows per band */
 #define TR_SWEEP(T, BLOCK)                                                                         \
     do {                                                                                           \
         T *d_ = dst;                                                                               \
@@ -264,7 +264,6 @@ static void transpose_tiles(void *dst, int64_t ldd, const void *src, int64_t lds
     }
 #undef TR_SWEEP
 #endif
-    (void)BB;
 #define TT_T(T)                                                                                    \
     do {                                                                                           \
         T *d_ = dst;                                                                               \
@@ -1075,6 +1074,21 @@ static enum ogq_status gather_run(struct ogq_kernel_ctx *ctx)
         return OGQ_OK;
     }
     size_t blk = (size_t)post * es;
+    if (post <= 8) { /* small slices: a loop beats a memcpy call each */
+#define GATHERK_T(T)                                                                               \
+    do {                                                                                           \
+        T *d_ = y->data;                                                                           \
+        for (int64_t p = 0; p < pre; p++) {                                                        \
+            const T *s_ = (const T *)x->data + p * n * post;                                       \
+            for (int64_t j = 0; j < m; j++, d_ += post)                                            \
+                for (int64_t q = 0; q < post; q++)                                                 \
+                    d_[q] = s_[idx[j] * post + q];                                                 \
+        }                                                                                          \
+    } while (0)
+        BY_ES(es, GATHERK_T);
+#undef GATHERK_T
+        return OGQ_OK;
+    }
     char *o = y->data;
     for (int64_t p = 0; p < pre; p++) {
         const char *s = (const char *)x->data + (size_t)(p * n) * blk;
@@ -1595,7 +1609,8 @@ static enum ogq_status pad_amounts(struct ogq_kernel_ctx *ctx, int64_t *pb, int6
     for (size_t i = 0; i < na; i++) {
         pb[ax[i]] = pads[i];
         pe[ax[i]] = pads[na + i];
-        if (llabs(pads[i]) > (1ll << 48) || llabs(pads[na + i]) > (1ll << 48))
+        const int64_t lim = (int64_t)1 << 48; /* keeps dim + pads from overflowing */
+        if (pads[i] > lim || pads[i] < -lim || pads[na + i] > lim || pads[na + i] < -lim)
             return OGQ_KFAIL(ctx, "pads are too large");
     }
     return OGQ_OK;
@@ -2149,7 +2164,7 @@ static bool resize_coord(enum rz_coord coord, int64_t j, int64_t in, int64_t out
         break;
     }
     }
-    return true;
+    return isfinite(*x); /* a NaN roi extrapolates too */
 }
 
 /* Left tap of position x: the reference prefers the left neighbour, so that the fractional
@@ -2323,9 +2338,12 @@ static void resize_gather(const struct resize_params *p, const struct resize_pla
     uint64_t extrap = 0, zero = 0;
     if (x->dtype == OGQ_DTYPE_FLOAT) {
         memcpy(&extrap, &p->extrapolation, sizeof(float));
-    } else {
-        int64_t v = (int64_t)p->extrapolation;
-        memcpy(&extrap, &v, es); /* little-endian: the low bytes */
+    } else { /* cast as C would, without UB for NaN or huge values; little-endian bytes */
+        float e = p->extrapolation;
+        int64_t v = e != e ? 0 : e >= 9.2e18f ? INT64_MAX : e <= -9.2e18f ? INT64_MIN : (int64_t)e;
+        if (x->dtype == OGQ_DTYPE_BOOL)
+            v = e != 0;
+        memcpy(&extrap, &v, es);
     }
     if (r == 0) {
         memcpy(y->data, x->data, es);

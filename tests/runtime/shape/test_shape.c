@@ -354,6 +354,31 @@ static void test_slice_random(void)
     }
 }
 
+static void test_slice_huge_steps(void)
+{
+    /* Steps beyond the axis on an outer axis (source stride > 1): one element, no overflow. */
+    int64_t dims[2] = {5, 3};
+    struct ogq_rt_tensor *x = tensor_new(OGQ_DTYPE_FLOAT, 2, dims);
+    static const int64_t cases[][3] = {{1, INT64_MAX, INT64_MAX}, {-2, INT64_MIN, INT64_MIN}};
+    for (int c = 0; c < 2; c++) {
+        struct tm t;
+        tm_begin(&t, 13);
+        tm_input(&t, "x");
+        tm_ints(&t, "s", &cases[c][0], 1, false);
+        tm_ints(&t, "e", &cases[c][1], 1, false);
+        tm_ints(&t, "a", (const int64_t[]){0}, 1, false);
+        tm_ints(&t, "p", &cases[c][2], 1, false);
+        tm_node(&t, "Slice", (const char *const[]){"x", "s", "e", "a", "p"}, 5, 1);
+        RUN_OK(&t, (const struct ogq_rt_tensor *const[]){x});
+        const struct ogq_rt_tensor *y = tm_out(&t, 0);
+        CU_ASSERT_FATAL(same_dims(y, 2, (const int64_t[]){1, 3}));
+        int64_t row = c == 0 ? 1 : 3;
+        CU_ASSERT(memcmp(y->data, (const float *)x->data + row * 3, 3 * sizeof(float)) == 0);
+        tm_end(&t);
+    }
+    tensor_free(x);
+}
+
 /* ---------------------------------------------------------------- Pad */
 
 static int64_t pad_src(int64_t v, int64_t lo, int64_t hi, int mode)
@@ -843,6 +868,7 @@ int main(void)
     CU_add_test(s, "transpose_random", test_transpose_random);
     CU_add_test(s, "transpose_fast_paths", test_transpose_fast_paths);
     CU_add_test(s, "slice_random", test_slice_random);
+    CU_add_test(s, "slice_huge_steps", test_slice_huge_steps);
     CU_add_test(s, "pad_modes", test_pad_modes);
     CU_add_test(s, "tile_expand", test_tile_expand);
     CU_add_test(s, "views_alias", test_views_alias);
