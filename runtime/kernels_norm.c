@@ -9,10 +9,11 @@
  * of squared deviations from it), each with 16 partial sums, which avoids the
  * cancellation of the one-pass E[x^2] - E[x]^2 form. Both passes work on x - x0 (x0 the
  * row's first value, exact for nearby values), so rows with a large offset (mean >> std)
- * keep full precision; errors stay far below the 1e-3 test tolerance. Statistics are held in float32 as stash_type=1 (the default) asks; other
- * stash types are refused. BatchNormalization computes (x - mean) * scale / sqrt(var + eps)
- * + bias with the per-channel factor precomputed. Training mode (training_mode=1, or
- * is_test=0 before opset 7, or the running-statistics outputs) is refused.
+ * keep full precision; errors stay far below the 1e-3 test tolerance. Statistics are held
+ * in float32, as stash_type=1 (the default) asks; other stash types are refused.
+ * BatchNormalization computes (x - mean) * (scale / sqrt(var + eps)) + bias with the
+ * per-channel factor precomputed. Training mode (training_mode=1, is_test=0 before opset 7,
+ * or the running-statistics outputs) is refused.
  */
 #include <math.h>
 #include <stdlib.h>

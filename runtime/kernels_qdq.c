@@ -66,7 +66,7 @@ enum qkind { Q_TENSOR, Q_AXIS, Q_BLOCK };
 
 struct qdq_params {
     int64_t axis;
-    int64_t block;          /* 0: not blocked */
+    int64_t block;            /* 0: not blocked */
     enum ogq_dtype out_dtype; /* QuantizeLinear output_dtype attribute, UNDEFINED if absent */
     enum ogq_dtype round_to;  /* DequantizeLinear: FLOAT16/BFLOAT16 output, else FLOAT */
 };
@@ -205,39 +205,13 @@ static inline float quant1(float x, float s, float z, float qmin, float qmax)
     return ((v + ROUND_MAGIC) - ROUND_MAGIC) + z;
 }
 
-/* One scale for n values: the division is the costly part, so values are first quantized
- * with x * (1/s) in chunks, and a chunk is redone with the exact division when any of its
- * clamped quotients lies within QUANT_TIE_SLACK of a rounding tie (k + 1/2). That slack
- * bounds |fl(x * fl(1/s)) - fl(x / s)| (3 rounding errors of 2^-24 relative) over the
- * clamped range |v| <= 512 with margin, so both give the same rint elsewhere. */
-#define QUANT_CHUNK 256
-#define QUANT_TIE_SLACK 0x1p-12f
+/* One scale for n values (per tensor, per axis, blocks along the last axis). */
 #define DEFINE_QUANT_SCALAR(NAME, T)                                                               \
     static void NAME(T *restrict y, const float *restrict x, int64_t n, float s, float z,         \
                      float qmin, float qmax)                                                       \
     {                                                                                              \
-        float r = 1.0f / s;                                                                        \
-        bool fast = isnormal(s) && isnormal(r);                                                    \
-        float lo = qmin - z, hi = qmax - z;                                                        \
-        for (int64_t c0 = 0; c0 < n; c0 += QUANT_CHUNK) {                                          \
-            int64_t m = n - c0 < QUANT_CHUNK ? n - c0 : QUANT_CHUNK;                               \
-            const float *restrict xc = x + c0;                                                     \
-            T *restrict yc = y + c0;                                                               \
-            int32_t near_tie = !fast;                                                              \
-            if (fast) {                                                                            \
-                for (int64_t k = 0; k < m; k++) {                                                  \
-                    float v = xc[k] * r;                                                           \
-                    v = v > lo ? v : lo;                                                           \
-                    v = v < hi ? v : hi;                                                           \
-                    float t = (v + ROUND_MAGIC) - ROUND_MAGIC;                                     \
-                    near_tie |= fabsf(v - t) > 0.5f - QUANT_TIE_SLACK;                             \
-                    yc[k] = (T)(int)(t + z);                                                       \
-                }                                                                                  \
-            }                                                                                      \
-            if (near_tie)                                                                          \
-                for (int64_t k = 0; k < m; k++)                                                    \
-                    yc[k] = (T)(int)quant1(xc[k], s, z, qmin, qmax);                               \
-        }                                                                                          \
+        for (int64_t k = 0; k < n; k++)                                                            \
+            y[k] = (T)(int)quant1(x[k], s, z, qmin, qmax);                                         \
     }
 
 DEFINE_QUANT_SCALAR(quant_scalar_i8, int8_t)
@@ -539,12 +513,14 @@ static enum ogq_status mnb_prepare(const struct ogq_node *node, int64_t opset, v
     (void)opset;
     const struct ogq_attr *ka = ogq_node_attr(node, "K"), *na = ogq_node_attr(node, "N");
     const struct ogq_attr *ba = ogq_node_attr(node, "block_size");
-    if (!ka || ka->type != OGQ_ATTR_INT || ka->i <= 0 || !na || na->type != OGQ_ATTR_INT ||
-        na->i <= 0)
-        return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err, "K and N must be positive integers");
-    if (!ba || ba->type != OGQ_ATTR_INT || ba->i < 16 || (ba->i & (ba->i - 1)) != 0)
+    if (!ka || ka->type != OGQ_ATTR_INT || ka->i <= 0 || ka->i > INT32_MAX || !na ||
+        na->type != OGQ_ATTR_INT || na->i <= 0 || na->i > INT32_MAX)
         return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
-                               "block_size must be a power of two >= 16");
+                               "K and N must be positive integers below 2^31");
+    if (!ba || ba->type != OGQ_ATTR_INT || ba->i < 16 || ba->i > (1 << 20) ||
+        (ba->i & (ba->i - 1)) != 0)
+        return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
+                               "block_size must be a power of two in [16, 2^20]");
     int64_t bits = ogq_node_attr_int(node, "bits", 4);
     if (bits != 4 && bits != 8)
         return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
@@ -581,9 +557,11 @@ static enum ogq_status mnb_infer(struct ogq_kernel_ctx *ctx)
     const struct ogq_rt_tensor *bias = opt_input(ctx, 5);
     if (a->rank < 1 || a->dims[a->rank - 1] != p->k)
         return OGQ_KFAIL(ctx, "A's last dimension must be K=%lld", (long long)p->k);
-    if (b->numel != p->n * p->kb * p->blob)
-        return OGQ_KFAIL(ctx, "B must hold N*ceil(K/block_size)*blob = %lld bytes, has %lld",
-                         (long long)(p->n * p->kb * p->blob), (long long)b->numel);
+    /* N * kb < 2^62 and blob <= 2^19 (prepare bounds them): compare without overflow. */
+    if (b->numel % p->blob != 0 || b->numel / p->blob != p->n * p->kb)
+        return OGQ_KFAIL(ctx, "B must hold N*ceil(K/block_size)*blob_size = %lld*%lld*%lld "
+                         "bytes, has %lld", (long long)p->n, (long long)p->kb,
+                         (long long)p->blob, (long long)b->numel);
     if (s->numel != p->n * p->kb)
         return OGQ_KFAIL(ctx, "scales must hold N*ceil(K/block_size) = %lld values, has %lld",
                          (long long)(p->n * p->kb), (long long)s->numel);

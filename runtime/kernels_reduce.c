@@ -65,8 +65,9 @@ static enum ogq_status reduce_prepare(const struct ogq_node *node, int64_t opset
         return OGQ_NOMEM(err);
     p->op = op;
     p->keepdims = ogq_node_attr_int(node, "keepdims", 1) != 0;
-    p->noop_empty = ogq_node_attr_int(node, "noop_with_empty_axes", 0) != 0;
     p->axes_input = opset >= axes_input_since;
+    /* noop_with_empty_axes arrived together with the axes input. */
+    p->noop_empty = p->axes_input && ogq_node_attr_int(node, "noop_with_empty_axes", 0) != 0;
     const int64_t *ax;
     size_t n;
     if (ogq_attr_ints(node, "axes", &ax, &n)) {
@@ -116,6 +117,9 @@ static enum ogq_status make_plan(const struct ogq_kernel_ctx *ctx, struct plan *
         if (ctx->n_inputs > 1 && ctx->inputs[1])
             OGQ_TRY(ogq_read_ints(ctx, ctx->inputs[1], "axes", axes, OGQ_RT_MAX_RANK, &n_axes));
     } else {
+        if (ctx->n_inputs > 1 && ctx->inputs[1])
+            return OGQ_KFAIL(ctx, "axes is an attribute before opset %d, not an input",
+                             p->op == R_SUM ? 13 : 18);
         n_axes = p->n_axes;
         memcpy(axes, p->axes, n_axes * sizeof *axes);
     }
@@ -287,6 +291,16 @@ static inline void runs_next(struct runs *it)
     static float NAME(const float *restrict x, int64_t n, float c)                                \
     {                                                                                              \
         (void)c;                                                                                   \
+        if (n < SEL_LANES) { /* short runs: skip the lane set-up */                                \
+            float r = (INIT);                                                                      \
+            int32_t any_nan = 0;                                                                   \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                float v = MAP(x[i]);                                                               \
+                r = PICK(r, v);                                                                    \
+                any_nan |= v != v;                                                                 \
+            }                                                                                      \
+            return any_nan ? NAN : r;                                                              \
+        }                                                                                          \
         float acc[SEL_LANES];                                                                      \
         int32_t nan[SEL_LANES];                                                                    \
         for (int j = 0; j < SEL_LANES; j++) {                                                      \
