@@ -1,11 +1,10 @@
 /* kernels_activation.c — pointwise activations (Relu, Tanh, Sigmoid, LeakyRelu, Elu, Selu,
  * Celu, HardSigmoid, HardSwish, Gelu, Softplus, Softsign, Mish, Swish, ThresholdedRelu,
- * PRelu) and Softmax/LogSoftmax.
+ * PRelu), Softmax/LogSoftmax, and the Exp and Erf ops (which share the vectorised exp).
  *
- * Numerics: float32 throughout. exp and tanh on the hot paths (Softmax, Sigmoid, Tanh,
- * Gelu-tanh, Swish) use the branch-free approximations below (max error under 2 ulp for
- * exp, 3 ulp for tanh), which the compiler vectorises; the rarer ones call libm (expm1f,
- * log1pf, erff) for accuracy near zero. Softmax subtracts the row maximum first.
+ * Numerics: float32 throughout. exp, tanh, erf/erfc and log1p use the branch-free
+ * approximations below (a few ulp; see each), which the compiler vectorises; Elu, Selu and
+ * Celu call libm's expm1f for accuracy near zero. Softmax subtracts the row maximum first.
  * Layout: Softmax runs over contiguous rows when the reduced axes are innermost (always
  * for opset < 13, which flattens to 2-D at `axis`); otherwise it sweeps whole rows of
  * the inner block at once so every loop stays contiguous.
@@ -21,9 +20,13 @@
 
 /* ---------------------------------------------------------------- loop helpers */
 
-/* Hot loops are also compiled for AVX-512 and AVX2 and picked at load time (GCC function
- * multiversioning, an ifunc): the baseline x86-64 target has only 4-wide SSE2. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+/* Hot loops are also compiled for x86-64-v4 (AVX-512) and v3 (AVX2, FMA) and picked at load
+ * time (GCC function multiversioning, an ifunc): the baseline x86-64 target has only SSE2.
+ * Contracting a*b + c into FMA is allowed there (the polynomials get shorter and more
+ * accurate), so results can differ from the baseline build in the last bit.
+ * -DOGQ_NO_VEC_CLONES builds the plain versions only (to test them on any machine). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(OGQ_NO_VEC_CLONES)
 #define VEC_CLONES                                                                                 \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),             \
                    optimize("fp-contract=fast")))
@@ -35,11 +38,10 @@
 
 #define VBLOCK 16
 
-/* The blocks' iterations are independent (outputs never alias inputs): tell the compiler
- * so it does not need a run-time alias check, which -O2 will not emit. */
-#if defined(__clang__)
-#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
+/* The blocks' iterations are independent (outputs never alias inputs): tell GCC so it
+ * does not need a run-time alias check, which its -O2 vectoriser will not emit. (Clang
+ * vectorises with alias checks at -O2.) */
+#if defined(__GNUC__) && !defined(__clang__)
 #define IVDEP _Pragma("GCC ivdep")
 #else
 #define IVDEP
@@ -71,7 +73,7 @@
         });                                                                                        \
     } while (0)
 
-/* ---------------------------------------------------------------- vectorisable exp, tanh */
+/* ---------------------------------------------------------------- vectorisable math */
 
 static inline uint32_t f2u(float f)
 {
@@ -146,23 +148,30 @@ static inline float fast_expf_small(float x)
     return fsel(x < -87.33f, 0.0f, y);
 }
 
-/* tanh: odd Taylor series up to x^15 for |x| < 0.5 (no cancellation near 0), else
- * (1 - e)/(1 + e) with e = exp(-2|x|) <= 1/e, sign restored. */
+/* tanh as an odd/even rational minimax approximation x P(x^2) / Q(x^2) on [-c, c]
+ * (Eigen's float tanh coefficients), with x clamped to c = 7.9053... (tanh(c) is within
+ * 4 ulp of 1), and exactly +-1 from 9.02 on, where tanh rounds to 1 in float32. Max
+ * relative error about 1.3e-7 plus rounding; NaN flows through the clamps. */
 static inline float fast_tanhf(float x)
 {
-    float ax = fabsf(x);
+    const float c = 7.90531110763549805f;
+    float one = copysignf(1.0f, x);
+    bool sat = fabsf(x) > 9.02f;
+    x = fsel(x > c, c, x);
+    x = fsel(x < -c, -c, x);
     float x2 = x * x;
-    float p = 929569.0f / 638512875.0f;
-    p = p * x2 - 21844.0f / 6081075.0f;
-    p = p * x2 + 1382.0f / 155925.0f;
-    p = p * x2 - 62.0f / 2835.0f;
-    p = p * x2 + 17.0f / 315.0f;
-    p = p * x2 - 2.0f / 15.0f;
-    p = p * x2 + 1.0f / 3.0f;
-    float small = copysignf(x - x * x2 * p, x);
-    float e = fast_expf_small(-2.0f * ax);
-    float big = copysignf((1.0f - e) / (1.0f + e), x);
-    return fsel(ax < 0.5f, small, big);
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return fsel(sat, one, x * p / q);
 }
 
 /* erfc(z) for z >= 0 as t exp(P(t) - z^2), t = 1/(1 + z/2), with the Chebyshev fit of
@@ -380,15 +389,51 @@ VEC_CLONES static enum ogq_status gelu_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-/* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). */
-static inline float softplus(float x)
+/* log(u) for u in [1, 2] (Cephes logf: u = m 2^k with m in [sqrt(1/2), sqrt(2)), then a
+ * degree-9 polynomial in m - 1; about 1 ulp). */
+static inline float log_1_2(float u)
 {
-    return (x > 0.0f ? x : 0.0f) + log1pf(fast_expf_small(-fabsf(x)));
+    uint32_t b = f2u(u);
+    float k = (float)(int32_t)((b >> 23) - 126u);   /* u = m 2^k, m in [0.5, 1) */
+    float m = u2f((b & 0x007FFFFFu) | 0x3F000000u);
+    bool lo = m < 0.70710678118654752f;
+    k = fsel(lo, k - 1.0f, k);
+    float f = fsel(lo, m + m - 1.0f, m - 1.0f);
+    float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    y = y - 2.12194440e-4f * k;
+    y = y - 0.5f * z;
+    return (f + y) + 0.693359375f * k;
 }
 
-static enum ogq_status softplus_run(struct ogq_kernel_ctx *ctx)
+/* log(1 + e) for e in [0, 1]: log(u) e / (u - 1) with u = 1 + e corrects the rounding of
+ * u (the classic log1p trick); u == 1 means e is below half an ulp of 1, so log1p(e) = e. */
+static inline float log1p_01(float e)
 {
-    UNARY_LOOP(float, x != x ? x : softplus(x));
+    float u = 1.0f + e;
+    float d = u - 1.0f;
+    float safe_d = fsel(d == 0.0f, 1.0f, d);
+    return fsel(d == 0.0f, e, log_1_2(u) * (e / safe_d));
+}
+
+/* log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)). NaN flows through. */
+static inline float softplus(float x)
+{
+    return (x < 0.0f ? 0.0f : x) + log1p_01(fast_expf_small(-fabsf(x)));
+}
+
+VEC_CLONES static enum ogq_status softplus_run(struct ogq_kernel_ctx *ctx)
+{
+    UNARY_LOOP(float, softplus(x));
     return OGQ_OK;
 }
 
@@ -398,9 +443,9 @@ VEC_CLONES static enum ogq_status softsign_run(struct ogq_kernel_ctx *ctx)
     return OGQ_OK;
 }
 
-static enum ogq_status mish_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status mish_run(struct ogq_kernel_ctx *ctx)
 {
-    UNARY_LOOP(float, x != x ? x : x * fast_tanhf(softplus(x)));
+    UNARY_LOOP(float, x * fast_tanhf(softplus(x)));
     return OGQ_OK;
 }
 
@@ -524,37 +569,44 @@ static size_t softmax_workspace(const struct ogq_kernel_ctx *ctx)
 
 static ALWAYS_INLINE float row_max(const float *restrict x, int64_t n)
 {
-    float v[LANES];
-    for (int j = 0; j < LANES; j++)
-        v[j] = -INFINITY;
+    float m = -INFINITY;
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
+    if (n >= LANES) { /* short rows (e.g. 2-way softmax over boxes) skip the lanes */
+        float v[LANES];
         for (int j = 0; j < LANES; j++)
-            v[j] = FMAX_IGNORE_NAN(x[i + j], v[j]);
-    for (int w = LANES / 2; w > 0; w /= 2)
-        for (int j = 0; j < w; j++)
-            v[j] = FMAX_IGNORE_NAN(v[j + w], v[j]);
-    float m = v[0];
+            v[j] = -INFINITY;
+        for (; i + LANES <= n; i += LANES)
+            for (int j = 0; j < LANES; j++)
+                v[j] = FMAX_IGNORE_NAN(x[i + j], v[j]);
+        for (int w = LANES / 2; w > 0; w /= 2)
+            for (int j = 0; j < w; j++)
+                v[j] = FMAX_IGNORE_NAN(v[j + w], v[j]);
+        m = v[0];
+    }
     for (; i < n; i++)
         m = FMAX_IGNORE_NAN(x[i], m);
     return m;
 }
 
 /* y = exp(x - m); returns its sum. (A NaN in x, which row_max skips, makes the sum NaN.) */
-static ALWAYS_INLINE float row_exp_sum(const float *restrict x, float *restrict y, float m, int64_t n)
+static ALWAYS_INLINE float row_exp_sum(const float *restrict x, float *restrict y, float m,
+                                       int64_t n)
 {
-    float v[LANES] = {0};
+    float s = 0.0f;
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float e = fast_expf_small(x[i + j] - m);
-            y[i + j] = e;
-            v[j] += e;
-        }
-    for (int w = LANES / 2; w > 0; w /= 2)
-        for (int j = 0; j < w; j++)
-            v[j] += v[j + w];
-    float s = v[0];
+    if (n >= LANES) {
+        float v[LANES] = {0};
+        for (; i + LANES <= n; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float e = fast_expf_small(x[i + j] - m);
+                y[i + j] = e;
+                v[j] += e;
+            }
+        for (int w = LANES / 2; w > 0; w /= 2)
+            for (int j = 0; j < w; j++)
+                v[j] += v[j + w];
+        s = v[0];
+    }
     for (; i < n; i++) {
         float e = fast_expf_small(x[i] - m);
         y[i] = e;
@@ -583,8 +635,8 @@ VEC_CLONES static void softmax_rows(const float *restrict x, float *restrict y, 
 
 /* One [n, inner] block normalised along n: every loop runs over a contiguous [inner]. */
 VEC_CLONES static void softmax_strided(const float *restrict x, float *restrict y, int64_t n,
-                                       int64_t inner,
-                            float *restrict mx, float *restrict sm, bool log_)
+                                       int64_t inner, float *restrict mx, float *restrict sm,
+                                       bool log_)
 {
     memcpy(mx, x, (size_t)inner * sizeof(float));
     for (int64_t r = 1; r < n; r++) {
@@ -638,8 +690,14 @@ static enum ogq_status softmax_common(struct ogq_kernel_ctx *ctx, bool log_)
     return OGQ_OK;
 }
 
-static enum ogq_status softmax_run(struct ogq_kernel_ctx *ctx) { return softmax_common(ctx, false); }
-static enum ogq_status log_softmax_run(struct ogq_kernel_ctx *ctx) { return softmax_common(ctx, true); }
+static enum ogq_status softmax_run(struct ogq_kernel_ctx *ctx)
+{
+    return softmax_common(ctx, false);
+}
+static enum ogq_status log_softmax_run(struct ogq_kernel_ctx *ctx)
+{
+    return softmax_common(ctx, true);
+}
 
 /* ---------------------------------------------------------------- family */
 
@@ -664,7 +722,7 @@ static const struct ogq_kernel kernels[] = {
     ACT("ThresholdedRelu", 10, thresholded_relu_run),
     {"", "Exp", 6, INT_MAX, NULL, NULL, float_infer, NULL, exp_run, false},
     {"", "Erf", 9, INT_MAX, NULL, NULL, float_infer, NULL, erf_run, false},
-    {"", "PRelu", 7, INT_MAX, NULL, NULL, prelu_infer, NULL, prelu_run, false},
+    {"", "PRelu", 6, INT_MAX, NULL, NULL, prelu_infer, NULL, prelu_run, false},
     {"", "Softmax", 1, INT_MAX, act_prepare, free, softmax_infer, softmax_workspace, softmax_run,
      false},
     {"", "LogSoftmax", 1, INT_MAX, act_prepare, free, softmax_infer, softmax_workspace,

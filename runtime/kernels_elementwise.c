@@ -1,5 +1,6 @@
 /* kernels_elementwise.c — numpy-broadcasting binary/variadic ops, comparisons, logic,
- * Where, Clip, Cast/CastLike and simple unary math.
+ * Where, Clip, Cast/CastLike and simple unary math (Exp and Erf are in kernels_activation.c,
+ * next to the vectorised exp they use).
  *
  * Numerics: float math is done in float32 (as ONNX Runtime does) except where a result
  * must match numpy's promotion to float64 (Pow with mixed int/float operands). Integer
@@ -21,21 +22,23 @@
 
 /* ---------------------------------------------------------------- loop helpers */
 
-/* Hot loops are also compiled for AVX-512 and AVX2 and picked at load time (GCC function
- * multiversioning, an ifunc): the baseline x86-64 target has only 4-wide SSE2. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* Hot loops are also compiled for x86-64-v4 (AVX-512) and v3 (AVX2) and picked at load time
+ * (GCC function multiversioning, an ifunc): the baseline x86-64 target has only SSE2.
+ * -DOGQ_NO_VEC_CLONES builds the plain versions only (to test them on any machine). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(OGQ_NO_VEC_CLONES)
+#define VEC_CLONES                                                                                 \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VEC_CLONES
 #endif
 
 #define VBLOCK 16
 
-/* The blocks' iterations are independent (outputs never alias inputs): tell the compiler
- * so it does not need a run-time alias check, which -O2 will not emit. */
-#if defined(__clang__)
-#define IVDEP _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
+/* The blocks' iterations are independent (outputs never alias inputs): tell GCC so it
+ * does not need a run-time alias check, which its -O2 vectoriser will not emit. (Clang
+ * vectorises with alias checks at -O2.) */
+#if defined(__GNUC__) && !defined(__clang__)
 #define IVDEP _Pragma("GCC ivdep")
 #else
 #define IVDEP
@@ -539,7 +542,10 @@ static enum ogq_status where_infer(struct ogq_kernel_ctx *ctx)
     return set_bcast_output(ctx, 3, ctx->inputs[1]->dtype);
 }
 
-/* Copies elements by size: Where never looks at the values of X and Y. */
+/* Copies elements by size: Where never looks at the values of X and Y. The select is a
+ * mask blend with both sides loaded unconditionally, so that the loops vectorise. */
+#define WSEL(T, c, a, b) ((T)(((a) & (T)(0 - (T)((c) != 0))) | ((b) & (T)((T)((c) != 0) - 1))))
+
 #define WHERE_LOOP(T)                                                                              \
     do {                                                                                           \
         const uint8_t *c_ = ctx->inputs[0]->data;                                                  \
@@ -553,13 +559,16 @@ static enum ogq_status where_infer(struct ogq_kernel_ctx *ctx)
             T *restrict py = y_ + it.out;                                                          \
             int64_t sc = it.step[0], sa = it.step[1], sb = it.step[2];                             \
             if (sc && sa && sb) {                                                                  \
-                VLOOP(it.len, py[k] = pc[k] ? pa[k] : pb[k]);                                      \
+                VLOOP(it.len, py[k] = WSEL(T, pc[k], pa[k], pb[k]));                               \
             } else if (sc && sa) {                                                                 \
                 const T vb = pb[0];                                                                \
-                VLOOP(it.len, py[k] = pc[k] ? pa[k] : vb);                                         \
+                VLOOP(it.len, py[k] = WSEL(T, pc[k], pa[k], vb));                                  \
             } else if (sc && sb) {                                                                 \
                 const T va = pa[0];                                                                \
-                VLOOP(it.len, py[k] = pc[k] ? va : pb[k]);                                         \
+                VLOOP(it.len, py[k] = WSEL(T, pc[k], va, pb[k]));                                  \
+            } else if (sa && sb) {                                                                 \
+                const uint8_t vc = pc[0];                                                          \
+                VLOOP(it.len, py[k] = WSEL(T, vc, pa[k], pb[k]));                                  \
             } else {                                                                               \
                 for (int64_t k = 0; k < it.len; k++)                                               \
                     py[k] = pc[k * sc] ? pa[k * sa] : pb[k * sb];                                  \
@@ -596,10 +605,22 @@ static enum ogq_status variadic_infer(struct ogq_kernel_ctx *ctx, enum varop op)
     return set_bcast_output(ctx, ctx->n_inputs, ctx->inputs[0]->dtype);
 }
 
-static enum ogq_status min_infer(struct ogq_kernel_ctx *ctx) { return variadic_infer(ctx, VAR_MIN); }
-static enum ogq_status max_infer(struct ogq_kernel_ctx *ctx) { return variadic_infer(ctx, VAR_MAX); }
-static enum ogq_status sum_infer(struct ogq_kernel_ctx *ctx) { return variadic_infer(ctx, VAR_SUM); }
-static enum ogq_status mean_infer(struct ogq_kernel_ctx *ctx) { return variadic_infer(ctx, VAR_MEAN); }
+static enum ogq_status min_infer(struct ogq_kernel_ctx *ctx)
+{
+    return variadic_infer(ctx, VAR_MIN);
+}
+static enum ogq_status max_infer(struct ogq_kernel_ctx *ctx)
+{
+    return variadic_infer(ctx, VAR_MAX);
+}
+static enum ogq_status sum_infer(struct ogq_kernel_ctx *ctx)
+{
+    return variadic_infer(ctx, VAR_SUM);
+}
+static enum ogq_status mean_infer(struct ogq_kernel_ctx *ctx)
+{
+    return variadic_infer(ctx, VAR_MEAN);
+}
 
 /* NaN-propagating min/max, like numpy's minimum/maximum (the ONNX reference). */
 #define FMIN(a, b) ((a) < (b) || (a) != (a) ? (a) : (b))
@@ -788,7 +809,9 @@ VEC_CLONES static enum ogq_status clip_run(struct ogq_kernel_ctx *ctx)
  * which the ONNX reference uses, wraps: -9 -> 7). BOOL is "nonzero" (NaN is true).
  * The `saturate` and `round_mode` attributes only concern float8 targets, which are
  * refused. */
-enum cast_target { CT_FLOAT, CT_HALF, CT_BF16, CT_I64, CT_I32, CT_I8, CT_U8, CT_BOOL, CT_I4, CT_U4 };
+enum cast_target {
+    CT_FLOAT, CT_HALF, CT_BF16, CT_I64, CT_I32, CT_I8, CT_U8, CT_BOOL, CT_I4, CT_U4
+};
 
 static bool cast_target_of(int64_t to, enum cast_target *out)
 {
@@ -870,7 +893,8 @@ static enum ogq_status cast_infer(struct ogq_kernel_ctx *ctx)
 {
     bool like = strcmp(ctx->node->op_type, "CastLike") == 0;
     OGQ_TRY(need_inputs(ctx, like ? 2 : 1));
-    OGQ_TRY(ogq_require_input(ctx, 0, cast_src_types, sizeof cast_src_types / sizeof cast_src_types[0]));
+    OGQ_TRY(ogq_require_input(ctx, 0, cast_src_types,
+                              sizeof cast_src_types / sizeof cast_src_types[0]));
     enum cast_target t;
     OGQ_TRY(cast_target_ctx(ctx, &t));
     return set_same_output(ctx, cast_storage(t));
@@ -948,7 +972,7 @@ static inline int64_t src_int(const struct ogq_rt_tensor *x, int64_t i)
     default: break;                                                                                \
     }
 
-static enum ogq_status cast_run(struct ogq_kernel_ctx *ctx)
+VEC_CLONES static enum ogq_status cast_run(struct ogq_kernel_ctx *ctx)
 {
     enum cast_target t;
     OGQ_TRY(cast_target_ctx(ctx, &t));
@@ -1013,6 +1037,12 @@ enum unop {
     U_NEG, U_ABS, U_SIGN
 };
 
+/* Nearest-even rounding of |x| < 2^23 (sign kept). */
+static inline float rint_small(float x)
+{
+    return copysignf((fabsf(x) + 8388608.0f) - 8388608.0f, x);
+}
+
 static enum ogq_status unary_float_infer(struct ogq_kernel_ctx *ctx)
 {
     OGQ_TRY(need_inputs(ctx, 1));
@@ -1035,14 +1065,22 @@ VEC_CLONES static enum ogq_status unary_run(struct ogq_kernel_ctx *ctx, enum uno
     case U_SQRT: UNARY_LOOP(float, float, sqrtf(x)); break;
     case U_RECIP: UNARY_LOOP(float, float, 1.0f / x); break;
     case U_LOG: UNARY_LOOP(float, float, logf(x)); break;
-    case U_FLOOR: UNARY_LOOP(float, float, floorf(x)); break;
-    case U_CEIL: UNARY_LOOP(float, float, ceilf(x)); break;
-    case U_ROUND: /* |x| < 2^23: adding and removing 2^23 rounds to nearest even (the
-                   * default rounding mode); larger magnitudes, inf and NaN are x */
+    /* |x| < 2^23: adding and removing 2^23 rounds to nearest even (the default rounding
+     * mode), then floor/ceil step back by one where that went the wrong way; the sign is
+     * x's (floor(-0.0) = -0, ceil(-0.5) = -0). Larger magnitudes, inf and NaN are x. */
+    case U_FLOOR:
         UNARY_LOOP(float, float,
-                   fabsf(x) < 8388608.0f ? copysignf((fabsf(x) + 8388608.0f) - 8388608.0f, x)
+                   fabsf(x) < 8388608.0f ? copysignf(rint_small(x) > x ? rint_small(x) - 1.0f
+                                                                       : rint_small(x), x)
                                          : x);
         break;
+    case U_CEIL:
+        UNARY_LOOP(float, float,
+                   fabsf(x) < 8388608.0f ? copysignf(rint_small(x) < x ? rint_small(x) + 1.0f
+                                                                       : rint_small(x), x)
+                                         : x);
+        break;
+    case U_ROUND: UNARY_LOOP(float, float, fabsf(x) < 8388608.0f ? rint_small(x) : x); break;
     case U_SIN: UNARY_LOOP(float, float, sinf(x)); break;
     case U_COS: UNARY_LOOP(float, float, cosf(x)); break;
     case U_NEG:

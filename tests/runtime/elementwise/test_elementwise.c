@@ -145,7 +145,10 @@ static uint32_t lcg(void)
     lcg_state = lcg_state * 1664525u + 1013904223u;
     return lcg_state >> 8;
 }
-static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(lcg() & 0xFFFF) / 65535.0f; }
+static float frand(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(lcg() & 0xFFFF) / 65535.0f;
+}
 
 /* ---------------------------------------------------------------- Cast */
 
@@ -675,11 +678,43 @@ static void test_exp_erf_accuracy(void)
     EXPECT_RUN_OK(f);
     for (size_t i = 0; i < N_OF(sp); i++) {
         float g = ((float *)e.t.data)[i];
-        CU_ASSERT(same_float(g, we[i]) || (i == 4 && g >= 0.0f && g <= 0x1p-149f)); /* exp(-104): 0 or min */
+        /* exp(-104) is below half the smallest subnormal: 0 (or that subnormal) */
+        CU_ASSERT(same_float(g, we[i]) || (i == 4 && g >= 0.0f && g <= 0x1p-149f));
         CU_ASSERT(same_float(((float *)f.t.data)[i], wf[i]));
     }
     result_free(&e);
     result_free(&f);
+}
+
+static void test_softplus_mish_accuracy(void)
+{
+    enum { N = 40001 };
+    float *x = malloc(N * sizeof(float));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (int i = 0; i < N; i++)
+        x[i] = -40.0f + 80.0f * (float)i / (N - 1);
+    x[0] = 1e-30f;
+    x[1] = -1e-6f;
+    x[2] = 100.0f;
+    x[3] = -80.0f;
+    struct in_spec in = in1(OGQ_DTYPE_FLOAT, N, x);
+    struct result sp = run_op("Softplus", 1, &in, 1, NULL, 0);
+    struct result mi = run_op("Mish", 18, &in, 1, NULL, 0);
+    EXPECT_RUN_OK(sp);
+    EXPECT_RUN_OK(mi);
+    double worst_s = 0, worst_m = 0;
+    for (int i = 0; i < N; i++) {
+        double xd = x[i], s = xd > 0 ? xd + log1p(exp(-xd)) : log1p(exp(xd));
+        worst_s = fmax(worst_s, rel_err(((float *)sp.t.data)[i], s));
+        worst_m = fmax(worst_m, rel_err(((float *)mi.t.data)[i], xd * tanh(s)));
+    }
+    CU_ASSERT(worst_s < 5e-7);
+    CU_ASSERT(worst_m < 1e-6);
+    if (worst_s >= 5e-7 || worst_m >= 1e-6)
+        fprintf(stderr, "\n  softplus %g, mish %g\n", worst_s, worst_m);
+    result_free(&sp);
+    result_free(&mi);
+    free(x);
 }
 
 static void test_gelu_negative_tail(void)
@@ -859,6 +894,7 @@ int main(void)
     CU_add_test(s, "clip opset 6/13, int8", test_clip_versions);
     CU_add_test(s, "tanh/sigmoid accuracy and specials", test_tanh_sigmoid_accuracy);
     CU_add_test(s, "exp/erf accuracy and specials", test_exp_erf_accuracy);
+    CU_add_test(s, "softplus/mish accuracy", test_softplus_mish_accuracy);
     CU_add_test(s, "gelu negative tail", test_gelu_negative_tail);
     CU_add_test(s, "softmax/logsoftmax layouts", test_softmax_layouts);
     CU_add_test(s, "prelu broadcast, int relu", test_prelu_and_relu_int);
