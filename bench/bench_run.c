@@ -1,7 +1,7 @@
 /* bench_run.c — times the onnx-gptq runtime on one model (driver for bench_runtime.py).
  *
  * usage: bench_run MODEL [--dim NAME=SIZE]... [--threads N] [--warmup W] [--runs R]
- *                        [--seed S] [--output FILE]
+ *                        [--seed S] [--output FILE] [--op-times]
  *
  * Loads and plans MODEL once (not timed), fills every graph input with seeded pseudo-random
  * data of its declared shape (symbolic dims come from --dim), runs W untimed warmup runs,
@@ -13,6 +13,11 @@
  * Python parent inflates it). executor_peak_mb is ogq_executor_peak_bytes (intermediates
  * held at once).
  * --output writes graph output 0 of the last run as raw little-endian float32.
+ * --op-times adds, per op type, the mean time per timed run, one line each:
+ *   op=TYPE ms=M calls=C share=PERCENT
+ * measured with an observer on every node: a node's time is the gap since the previous
+ * callback, so it includes the executor's own work around the node (shape inference,
+ * buffer recycling). The observer's cost is included in the latency printed with it.
  *
  * Input data: float inputs get uniform values in [-1, 1) from a counter-based splitmix64
  * stream, element i of input k being f(mix(seed ^ (k+1)*K1 + (i+1)*GOLDEN)), so that
@@ -35,6 +40,7 @@
 
 #define MAX_DIMS 32
 #define MAX_INPUTS 64
+#define MAX_OP_TYPES 128
 
 static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ull;
 static const uint64_t INPUT_KEY = 0xD1B54A32D192ED03ull;
@@ -68,6 +74,52 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Per-op-type time accumulated by the --op-times observer. */
+struct op_times {
+    double last;   /* time of the previous callback (or of the run's start) */
+    bool counting; /* false during warmup */
+    size_t n;
+    struct {
+        const char *op; /* borrowed from the model */
+        double ms;
+        int64_t calls;
+    } ops[MAX_OP_TYPES];
+};
+
+static enum ogq_status time_node(void *user, const struct ogq_node *node,
+                                 const struct ogq_rt_tensor *const *inputs, size_t n_inputs,
+                                 const struct ogq_rt_tensor *const *outputs, size_t n_outputs,
+                                 struct ogq_error *err)
+{
+    (void)inputs, (void)n_inputs, (void)outputs, (void)n_outputs, (void)err;
+    struct op_times *t = user;
+    double now = now_ms();
+    double dt = now - t->last;
+    t->last = now;
+    if (!t->counting)
+        return OGQ_OK;
+    size_t k = 0;
+    while (k < t->n && strcmp(t->ops[k].op, node->op_type) != 0)
+        k++;
+    if (k == t->n) {
+        if (t->n == MAX_OP_TYPES)
+            return OGQ_OK; /* more op types than slots: the rest go untimed */
+        t->ops[t->n].op = node->op_type;
+        t->ops[t->n].ms = 0;
+        t->ops[t->n].calls = 0;
+        t->n++;
+    }
+    t->ops[k].ms += dt;
+    t->ops[k].calls++;
+    return OGQ_OK;
+}
+
+static int cmp_op_ms(const void *a, const void *b)
+{
+    double x = ((const double *)a)[1], y = ((const double *)b)[1];
+    return (x < y) - (x > y);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -96,7 +148,7 @@ static double peak_rss_mb(void)
 static int usage(void)
 {
     fputs("usage: bench_run MODEL [--dim NAME=SIZE]... [--threads N] [--warmup W] [--runs R]\n"
-          "                 [--seed S] [--output FILE]\n",
+          "                 [--seed S] [--output FILE] [--op-times]\n",
           stderr);
     return 1;
 }
@@ -157,6 +209,7 @@ int main(int argc, char **argv)
     struct dim_arg dims[MAX_DIMS];
     size_t n_dims = 0;
     int64_t threads = 1, warmup = 3, runs = 10, seed = 0;
+    bool op_times = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -164,6 +217,10 @@ int main(int argc, char **argv)
             if (model_path)
                 return usage();
             model_path = a;
+            continue;
+        }
+        if (strcmp(a, "--op-times") == 0) {
+            op_times = true;
             continue;
         }
         if (!val)
@@ -210,6 +267,7 @@ int main(int argc, char **argv)
     const struct ogq_rt_tensor *in_ptrs[MAX_INPUTS];
     size_t n_in = 0;
     double *times = NULL;
+    struct op_times *ot = NULL;
 
     double t0 = now_ms();
     if (ogq_model_load(model_path, &m, &err) != OGQ_OK)
@@ -245,11 +303,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_run: out of memory\n");
         goto fail;
     }
+    if (op_times) {
+        ot = calloc(1, sizeof *ot);
+        if (!ot) {
+            fprintf(stderr, "bench_run: out of memory\n");
+            goto fail;
+        }
+        if (ogq_executor_observe(e, NULL, time_node, ot, &err) != OGQ_OK)
+            goto fail_err;
+    }
     for (int64_t r = 0; r < warmup; r++)
         if (ogq_executor_run_rt(e, in_ptrs, &err) != OGQ_OK)
             goto fail_err;
+    if (ot)
+        ot->counting = true;
     for (int64_t r = 0; r < runs; r++) {
         double s = now_ms();
+        if (ot)
+            ot->last = s;
         if (ogq_executor_run_rt(e, in_ptrs, &err) != OGQ_OK)
             goto fail_err;
         times[r] = now_ms() - s;
@@ -282,12 +353,29 @@ int main(int argc, char **argv)
            "peak_rss_mb=%.1f executor_peak_mb=%.1f\n",
            load_ms, median, times[0], sum / (double)runs, (long long)runs, (long long)threads,
            peak_rss_mb(), (double)ogq_executor_peak_bytes(e) / 1048576.0);
+    if (ot) {
+        /* sort (index, ms) pairs by time, largest first */
+        double order[MAX_OP_TYPES][2], total = 0;
+        for (size_t k = 0; k < ot->n; k++) {
+            order[k][0] = (double)k;
+            order[k][1] = ot->ops[k].ms;
+            total += ot->ops[k].ms;
+        }
+        qsort(order, ot->n, sizeof order[0], cmp_op_ms);
+        for (size_t j = 0; j < ot->n; j++) {
+            size_t k = (size_t)order[j][0];
+            printf("op=%s ms=%.3f calls=%lld share=%.1f\n", ot->ops[k].op,
+                   ot->ops[k].ms / (double)runs, (long long)(ot->ops[k].calls / runs),
+                   total > 0 ? 100.0 * ot->ops[k].ms / total : 0.0);
+        }
+    }
     rc = 0;
     goto fail;
 
 fail_err:
     fprintf(stderr, "bench_run: %s\n", err.msg);
 fail:
+    free(ot);
     free(times);
     for (size_t k = 0; k < n_in; k++)
         free(ins[k].data);

@@ -4,7 +4,7 @@
 usage: python3 bench/bench_runtime.py [--build DIR] [--threads N] [--runs R] [--warmup W]
                                       [--repeat K] [--models resnet18,encoder6]
                                       [--batches 1,8] [--workdir DIR] [--markdown]
-                                      [--profile | --perf [--top N]]
+                                      [--profile | --perf [--top N] | --op-times]
 
 Builds two models with onnx.helper (fixed seeds, float32, opset 17), cached in --workdir:
   resnet18  ResNet-18 layout: 7x7/2 stem, 3x3/2 max pool, 4 stages of 2 basic blocks
@@ -26,7 +26,9 @@ bench_run is taken from DIR/bench/bench_run when that exists, else compiled here
 bench_run.c against DIR's static libraries. --profile runs callgrind on bench_run (batch 1,
 one thread, collection limited to one ogq_executor_run_rt: instruction counts) and --perf
 samples it with perf's cpu-clock event (batch 1, --threads, time including load); both
-print the top functions.
+print the top functions. --op-times prints the time per op type of both runtimes side by
+side (ours: bench_run --op-times; ORT: its session profiler over the timed runs, after its
+graph fusions, so op names differ: FusedConv, NCHWc Conv, ...).
 """
 import argparse
 import math
@@ -216,28 +218,45 @@ def find_bench_run(build, workdir):
     return out
 
 
-def run_ours(exe, model, dims, args, output=None, prefix=()):
+def _parse(stdout):
+    """First line: key=value summary; then op=... lines of --op-times."""
+    lines = stdout.strip().splitlines() or [""]
+    summary = {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.]+)", lines[0])}
+    ops = []
+    for ln in lines[1:]:
+        m = re.match(r"op=(\S+) ms=([\d.]+) calls=(\d+) share=([\d.]+)", ln)
+        if m:
+            ops.append((m.group(1), float(m.group(2)), int(m.group(3)), float(m.group(4))))
+    summary["ops"] = ops
+    return summary
+
+
+def run_ours(exe, model, dims, args, output=None, prefix=(), op_times=False):
     cmd = list(prefix) + [exe, model, "--threads", str(args.threads), "--warmup",
                           str(args.warmup), "--runs", str(args.runs), "--seed", str(SEED)]
     for k, v in dims.items():
         cmd += ["--dim", f"{k}={v}"]
     if output:
         cmd += ["--output", output]
+    if op_times:
+        cmd += ["--op-times"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
-    kv = dict(re.findall(r"(\w+)=([-\d.]+)", p.stdout))
-    return {k: float(v) for k, v in kv.items()}, None
+    return _parse(p.stdout), None
 
 
 # ---------------------------------------------------------------- ORT worker (own process)
 
-def ort_worker(model, shape, threads, warmup, runs, output):
+def ort_worker(model, shape, threads, warmup, runs, output, op_times=False):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    if op_times:
+        so.enable_profiling = True
+        so.profile_file_prefix = output + ".ortprofile"
     t0 = time.perf_counter()
     sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -253,6 +272,31 @@ def ort_worker(model, shape, threads, warmup, runs, output):
     rss = peak_rss_mb()
     print(f"load_ms={load_ms:.2f} median_ms={statistics.median(times):.3f} "
           f"min_ms={min(times):.3f} peak_rss_mb={rss:.1f}")
+    if op_times:
+        print_ort_op_times(sess.end_profiling(), warmup, runs)
+
+
+def print_ort_op_times(path, warmup, runs):
+    """Per-op time of the timed runs from an ORT profile, as bench_run --op-times prints."""
+    import json
+    with open(path) as f:
+        events = json.load(f)
+    os.unlink(path)
+    windows = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                     if e.get("cat") == "Session" and e.get("name") == "model_run")[warmup:]
+    acc = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        if not any(lo <= e["ts"] <= hi for lo, hi in windows):
+            continue
+        op = e["args"].get("op_name", "?") + (" (NCHWc)" if "_nchwc_" in e["name"] else "")
+        ms, calls = acc.get(op, (0.0, 0))
+        acc[op] = (ms + e["dur"] / 1e3, calls + 1)
+    total = sum(ms for ms, _ in acc.values()) or 1.0
+    for op, (ms, calls) in sorted(acc.items(), key=lambda kv: -kv[1][0]):
+        print(f"op={op.replace(' ', '_')} ms={ms / runs:.3f} calls={calls // runs} "
+              f"share={100 * ms / total:.1f}")
 
 
 def peak_rss_mb():
@@ -267,14 +311,39 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_ort(model, shape, args, output):
+def run_ort(model, shape, args, output, op_times=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--ort-worker", model,
            ",".join(map(str, shape)), str(args.threads), str(args.warmup), str(args.runs),
-           output]
+           output] + (["op-times"] if op_times else [])
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
-    return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.]+)", p.stdout)}, None
+    return _parse(p.stdout), None
+
+
+def op_table(models, exe, args):
+    """Per-op-type time of both runtimes, side by side, for each model and batch."""
+    for name, path in models:
+        _, dims_of, shape_of = MODELS[name]
+        for n in [int(x) for x in args.batches.split(",") if x]:
+            out = os.path.join(args.workdir, f"{name}_b{n}_ops")
+            ours, err_o = run_ours(exe, path, dims_of(n), args, op_times=True)
+            theirs, err_r = run_ort(path, shape_of(n), args, out + "_ort.bin", op_times=True)
+            print(f"\n== {name} batch {n}: time per op type and run (ms), share of node time")
+            if err_o or err_r:
+                print(f"  failed: {err_o or err_r}")
+                continue
+            left = [f"{op} {ms:.2f} ({share:.0f}%) x{calls}" for op, ms, calls, share in
+                    ours["ops"]]
+            right = [f"{op} {ms:.2f} ({share:.0f}%) x{calls}" for op, ms, calls, share in
+                     theirs["ops"]]
+            w = max([len(x) for x in left] + [30])
+            print(f"  {'ours: median ' + format(ours['median_ms'], '.1f') + ' ms':<{w}}   "
+                  f"ORT: median {theirs['median_ms']:.1f} ms")
+            for i in range(max(len(left), len(right))):
+                a = left[i] if i < len(left) else ""
+                b = right[i] if i < len(right) else ""
+                print(f"  {a:<{w}}   {b}")
 
 
 def load_average():
@@ -359,7 +428,7 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--ort-worker":
         model, shape, threads, warmup, runs, output = sys.argv[2:8]
         ort_worker(model, tuple(int(s) for s in shape.split(",")), int(threads), int(warmup),
-                   int(runs), output)
+                   int(runs), output, op_times=sys.argv[8:9] == ["op-times"])
         return 0
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -375,6 +444,8 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown")
     ap.add_argument("--profile", action="store_true", help="callgrind profile of ours")
     ap.add_argument("--perf", action="store_true", help="perf cpu-clock profile of ours")
+    ap.add_argument("--op-times", action="store_true",
+                    help="per-op-type time of ours and of ORT (its profiler), side by side")
     ap.add_argument("--top", type=int, default=20, help="functions shown by a profile")
     args = ap.parse_args()
 
@@ -392,6 +463,9 @@ def main():
         models.append((m, path))
     exe = find_bench_run(os.path.abspath(args.build), args.workdir)
 
+    if args.op_times:
+        op_table(models, exe, args)
+        return 0
     if args.profile or args.perf:
         tool = "perf" if args.perf else "valgrind"
         if not shutil.which(tool):

@@ -4,19 +4,26 @@
  *   pointwise  1x1 kernel, stride 1, no padding: Y_g = W_g @ X_g, one sgemm per image and
  *              group straight on the input (no copy);
  *   depthwise  one input channel per group: a direct loop per output row that adds
- *              w * shifted input rows (vectorises along the row; im2col + a 1-row sgemm
- *              per channel would be far slower);
- *   general    im2col into scratch (the patch layout of ogq_im2col_f32, which the GPTQ
- *              pass also uses) then Y_g = W_g @ col with sgemm, tiled over output rows so
- *              the patch tile (~512 KB) is still in cache when sgemm packs it.
- * With a batch and small outputs (< 256 positions, e.g. 7x7), pointwise and general
- * convs put the patches of several images side by side so one sgemm is wide enough.
+ *              w * shifted input rows (vectorises along the row, width-3 kernels take
+ *              nine taps per pass; im2col + a 1-row sgemm per channel would be far slower);
+ *   general    im2col (the patch layout of ogq_im2col_f32, which the GPTQ pass also uses)
+ *              then Y_g = W_g @ col with sgemm.
+ * Threads (ogq_parallel_for over the linalg pool, ctx->threads at most):
+ *   - large outputs: private tiles of output rows, each thread making the patches of its
+ *     tile in its own scratch (~512 KB, still in cache when sgemm packs it) and running a
+ *     single-threaded sgemm on it;
+ *   - small outputs (few tiles): one shared patch matrix built in parallel over input
+ *     channels, then one sgemm split over the threads (ogq_sgemm);
+ *   - with a batch and outputs under 256 positions (e.g. 7x7), the patches of several
+ *     images go side by side so that the sgemm is wide enough;
+ *   - depthwise: tasks over (image, output channels).
  * The bias is written into Y first and sgemm accumulates with beta = 1 (OpenBLAS clears
  * C in a separate pass for beta = 0 anyway, so this is free).
  *
  * ConvTranspose: col = W_g^T @ X_g with sgemm, then col2im adds the columns into Y
- * (pre-filled with the bias). Output size and pads follow the ONNX formulas, including
- * output_shape (which may imply negative padding), output_padding and SAME auto_pad.
+ * (pre-filled with the bias), in parallel over output channels. Output size and pads
+ * follow the ONNX formulas, including output_shape (which may imply negative padding),
+ * output_padding and SAME auto_pad.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -240,22 +247,22 @@ static enum ogq_status conv_infer(struct ogq_kernel_ctx *ctx)
 }
 
 /* Output rows (see ogq_im2col_rows_f32) per im2col tile. The patch tile of K rows stays
- * near COL_TILE_BYTES per BLAS thread, so it is still in cache when sgemm packs it, but
- * spans at least MIN_TILE_COLS output positions per thread and at least `m` (the output
- * channels): sgemm packs the whole weight matrix again for every tile, which only pays
- * off while the tile is wider than the weight is tall. (Measured on ResNet-like layers,
- * one thread: 20-30% less time than one whole-image im2col.) */
+ * near COL_TILE_BYTES, so it is still in cache when sgemm packs it, but spans at least
+ * MIN_TILE_COLS output positions and at least `m` (the output channels): sgemm packs the
+ * whole weight matrix again for every tile, which only pays off while the tile is wider
+ * than the weight is tall. (Measured on ResNet-like layers, one thread: 20-30% less time
+ * than one whole-image im2col.) */
 #define COL_TILE_BYTES (512 * 1024)
 #define MIN_TILE_COLS 128
 
-static int64_t conv_tile_rows(const struct ogq_conv_geom *g, int64_t k, int64_t m, int threads)
+static int64_t conv_tile_rows(const struct ogq_conv_geom *g, int64_t k, int64_t m)
 {
     int64_t rows = 1;
     for (int i = 0; i + 1 < g->nd; i++)
         rows *= g->out[i];
-    const int64_t ow = g->out[g->nd - 1], th = threads > 1 ? threads : 1;
-    int64_t t = th * COL_TILE_BYTES / (k * ow * (int64_t)sizeof(float));
-    int64_t min_cols = th * MIN_TILE_COLS > m ? th * MIN_TILE_COLS : m;
+    const int64_t ow = g->out[g->nd - 1];
+    int64_t t = COL_TILE_BYTES / (k * ow * (int64_t)sizeof(float));
+    int64_t min_cols = MIN_TILE_COLS > m ? MIN_TILE_COLS : m;
     int64_t min_rows = (min_cols + ow - 1) / ow;
     t = t < min_rows ? min_rows : t;
     return t < rows ? t : rows;
@@ -277,27 +284,6 @@ static int64_t conv_fold_images(int64_t n_img, int64_t os, int64_t k)
     nb = nb < by_bytes ? nb : by_bytes;
     nb = nb < n_img ? nb : n_img;
     return nb < 2 ? 1 : nb;
-}
-
-static size_t conv_workspace(const struct ogq_kernel_ctx *ctx)
-{
-    const struct conv_attrs *a = ctx->params;
-    const struct ogq_rt_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
-    struct ogq_conv_geom g;
-    struct ogq_error e;
-    if (conv_geom(ctx->node, a, x->rank, x->dims, w->dims, &g, &e) != OGQ_OK)
-        return 0;
-    const int64_t cg = w->dims[1], mg = w->dims[0] / a->group;
-    const enum conv_path path = conv_path(&g, cg);
-    if (path == PATH_DEPTHWISE)
-        return sizeof(int64_t) * 2 * (size_t)g.kernel[g.nd - 1];
-    const int64_t k = cg * ogq_conv_geom_kernel_size(&g), os = ogq_conv_geom_out_size(&g);
-    const int64_t nb = conv_fold_images(x->dims[0], os, k);
-    if (nb > 1) /* patches + the sgemm result of one chunk */
-        return sizeof(float) * (size_t)((k + mg) * nb * os);
-    if (path == PATH_POINTWISE)
-        return 0;
-    return sizeof(float) * (size_t)(k * conv_tile_rows(&g, k, mg, ctx->threads) * g.out[g.nd - 1]);
 }
 
 /* Y[m, :] = bias[m] (or 0) for `channels` planes of `plane` values. */
@@ -387,13 +373,13 @@ static inline OGQ_INLINE void dw_tap9(float *restrict row, const float *restrict
     }
 }
 
-/* One depthwise job: `out_channels` output channels of one image; output channel m reads
- * input channel m / mult. The geometry is promoted to 3 axes. */
+/* One depthwise job: output channels [m0, m1) of one image; output channel m reads input
+ * channel m / mult. The geometry is promoted to 3 axes. */
 struct dw_job {
     int64_t in[3], out[3], k[3], s[3], d[3], p[3];
     const float *x, *w;
     float *y; /* pre-filled with the bias */
-    int64_t out_channels, mult;
+    int64_t m0, m1, mult;
     const int64_t *wr; /* per kernel column: valid output-column range [lo, hi) */
     int64_t ia, ib;    /* output columns where every kernel column is inside the image */
 };
@@ -427,7 +413,7 @@ static inline OGQ_INLINE void dw_impl(const struct dw_job *jb)
     const int64_t *wr = jb->wr;
     const bool rows_fit = jb->k[0] * jb->k[1] <= DW_MAX_ROWS;
     const float *src[DW_MAX_ROWS], *wk[DW_MAX_ROWS];
-    for (int64_t m = 0; m < jb->out_channels; m++) {
+    for (int64_t m = jb->m0; m < jb->m1; m++) {
         const float *img = jb->x + (m / jb->mult) * in_size;
         const float *wm = jb->w + m * ks;
         float *ym = jb->y + m * out_size;
@@ -489,31 +475,60 @@ OGQ_HOT_AVX2 static void dw_avx2(const struct dw_job *jb)
 }
 #endif
 
-/* Depthwise (one input channel per group) for one image. `wr` is scratch for
- * 2 * kernel_w range bounds. */
-static void conv_depthwise(const struct ogq_conv_geom *g, const float *x, const float *w, float *y,
-                           int64_t out_channels, int64_t mult, int64_t *wr)
+/* Fills the geometry and column ranges of a depthwise job (`wr`: 2 * kernel_w values). */
+static void dw_setup(const struct ogq_conv_geom *g, int64_t *wr, struct dw_job *jb)
 {
-    struct dw_job jb = {
-        .x = x, .w = w, .y = y, .out_channels = out_channels, .mult = mult, .wr = wr};
     int off = 3 - g->nd;
     for (int i = 0; i < 3; i++) {
         int j = i - off;
-        jb.in[i] = j >= 0 ? g->in[j] : 1;
-        jb.out[i] = j >= 0 ? g->out[j] : 1;
-        jb.k[i] = j >= 0 ? g->kernel[j] : 1;
-        jb.s[i] = j >= 0 ? g->stride[j] : 1;
-        jb.d[i] = j >= 0 ? g->dilation[j] : 1;
-        jb.p[i] = j >= 0 ? g->pad[j] : 0;
+        jb->in[i] = j >= 0 ? g->in[j] : 1;
+        jb->out[i] = j >= 0 ? g->out[j] : 1;
+        jb->k[i] = j >= 0 ? g->kernel[j] : 1;
+        jb->s[i] = j >= 0 ? g->stride[j] : 1;
+        jb->d[i] = j >= 0 ? g->dilation[j] : 1;
+        jb->p[i] = j >= 0 ? g->pad[j] : 0;
     }
-    jb.ia = 0;
-    jb.ib = jb.out[2];
-    for (int64_t kw = 0; kw < jb.k[2]; kw++) {
-        valid_range(kw * jb.d[2] - jb.p[2], jb.s[2], jb.in[2], jb.out[2], &wr[2 * kw],
+    jb->wr = wr;
+    jb->ia = 0;
+    jb->ib = jb->out[2];
+    for (int64_t kw = 0; kw < jb->k[2]; kw++) {
+        valid_range(kw * jb->d[2] - jb->p[2], jb->s[2], jb->in[2], jb->out[2], &wr[2 * kw],
                     &wr[2 * kw + 1]);
-        jb.ia = wr[2 * kw] > jb.ia ? wr[2 * kw] : jb.ia;
-        jb.ib = wr[2 * kw + 1] < jb.ib ? wr[2 * kw + 1] : jb.ib;
+        jb->ia = wr[2 * kw] > jb->ia ? wr[2 * kw] : jb->ia;
+        jb->ib = wr[2 * kw + 1] < jb->ib ? wr[2 * kw + 1] : jb->ib;
     }
+}
+
+/* ---------------------------------------------------------------- Conv: parallel tasks */
+
+/* Everything a Conv task needs; tasks index images, channel chunks or column tiles. */
+struct conv_job {
+    const struct ogq_conv_geom *g;
+    const float *x, *w;
+    float *y;
+    float *scratch;
+    int64_t c, m, cg, mg, k, is, os, ow, rows;
+    int64_t gi;          /* current group */
+    int64_t n_img;       /* images of the current chunk (folded) or of the batch */
+    int64_t n0;          /* first image of the chunk */
+    int64_t chunk;       /* channels (im2col, depthwise) or output rows (tiles) per task */
+    int64_t per_img;     /* tasks per image */
+    int64_t ld;          /* row stride of the patch matrix */
+    int64_t tile_floats; /* per-thread scratch of the tile path */
+    struct dw_job dw;    /* depthwise template */
+};
+
+/* Depthwise: task = (image, chunk of output channels). */
+static void dw_task(void *p, int64_t t, int tid)
+{
+    (void)tid;
+    const struct conv_job *cj = p;
+    struct dw_job jb = cj->dw;
+    int64_t n = t / cj->per_img, part = t % cj->per_img;
+    jb.x = cj->x + n * cj->c * cj->is;
+    jb.y = cj->y + n * cj->m * cj->os;
+    jb.m0 = part * cj->chunk;
+    jb.m1 = jb.m0 + cj->chunk < cj->m ? jb.m0 + cj->chunk : cj->m;
 #if OGQ_HAVE_AVX2_CLONES
     if (ogq_cpu_has_avx2()) {
         dw_avx2(&jb);
@@ -523,31 +538,104 @@ static void conv_depthwise(const struct ogq_conv_geom *g, const float *x, const 
     dw_base(&jb);
 }
 
-/* Pointwise and general Conv with `nb` > 1 images per sgemm (see conv_fold_images). */
-OGQ_HOT static void conv_folded(const struct ogq_conv_geom *g, const float *x, const float *w,
-                                float *y, int64_t n_img, int64_t c, int64_t m, int64_t grp,
-                                int64_t nb, float *scratch)
+/* im2col of the whole output of group gi into the shared patch matrix (images of the
+ * chunk side by side): task = (image, chunk of input channels). */
+static void im2col_task(void *p, int64_t t, int tid)
 {
-    const int64_t cg = c / grp, mg = m / grp, k = cg * ogq_conv_geom_kernel_size(g);
-    const int64_t is = ogq_conv_geom_in_size(g), os = ogq_conv_geom_out_size(g);
-    const int64_t rows = os / g->out[g->nd - 1];
-    float *col = scratch, *tmp = scratch + k * nb * os;
-    for (int64_t n0 = 0; n0 < n_img; n0 += nb) {
-        const int64_t cnt = n0 + nb < n_img ? nb : n_img - n0, nc = cnt * os;
-        for (int64_t gi = 0; gi < grp; gi++) {
-            for (int64_t b = 0; b < cnt; b++)
-                ogq_im2col_rows_f32(g, cg, x + ((n0 + b) * c + gi * cg) * is, 0, rows, col + b * os,
-                                    nc);
-            ogq_sgemm(false, false, mg, nc, k, 1.0f, w + gi * mg * k, k, col, nc, 0.0f, tmp, nc);
-            for (int64_t b = 0; b < cnt; b++)
-                for (int64_t mm = 0; mm < mg; mm++) {
-                    float *restrict dst = y + ((n0 + b) * m + gi * mg + mm) * os;
-                    const float *restrict src = tmp + mm * nc + b * os;
-                    for (int64_t j = 0; j < os; j++)
-                        dst[j] += src[j];
-                }
-        }
+    (void)tid;
+    const struct conv_job *cj = p;
+    int64_t b = t / cj->per_img, c0 = (t % cj->per_img) * cj->chunk;
+    int64_t c1 = c0 + cj->chunk < cj->cg ? c0 + cj->chunk : cj->cg;
+    const int64_t ks = cj->k / cj->cg;
+    const float *im = cj->x + ((cj->n0 + b) * cj->c + cj->gi * cj->cg + c0) * cj->is;
+    ogq_im2col_rows_f32(cj->g, c1 - c0, im, 0, cj->rows,
+                        cj->scratch + c0 * ks * cj->ld + b * cj->os, cj->ld);
+}
+
+/* Folded images: Y[n0 + b] += result columns of image b (task = image). */
+OGQ_HOT static void scatter_task(void *p, int64_t b, int tid)
+{
+    (void)tid;
+    const struct conv_job *cj = p;
+    const float *tmp = cj->scratch + cj->k * cj->ld;
+    for (int64_t mm = 0; mm < cj->mg; mm++) {
+        float *restrict dst = cj->y + ((cj->n0 + b) * cj->m + cj->gi * cj->mg + mm) * cj->os;
+        const float *restrict src = tmp + mm * cj->ld + b * cj->os;
+        for (int64_t j = 0; j < cj->os; j++)
+            dst[j] += src[j];
     }
+}
+
+/* Private tiles: task = (image, tile of output rows) for group gi; each thread makes the
+ * patches of its tile in its own scratch and runs a single-threaded sgemm on it. */
+static void tile_task(void *p, int64_t t, int tid)
+{
+    const struct conv_job *cj = p;
+    int64_t n = t / cj->per_img, r0 = (t % cj->per_img) * cj->chunk;
+    int64_t r1 = r0 + cj->chunk < cj->rows ? r0 + cj->chunk : cj->rows, nc = (r1 - r0) * cj->ow;
+    float *col = cj->scratch + (int64_t)tid * cj->tile_floats;
+    const float *xg = cj->x + (n * cj->c + cj->gi * cj->cg) * cj->is;
+    float *yg = cj->y + (n * cj->m + cj->gi * cj->mg) * cj->os + r0 * cj->ow;
+    ogq_im2col_rows_f32(cj->g, cj->cg, xg, r0, r1, col, nc);
+    ogq_sgemm(false, false, cj->mg, nc, cj->k, 1.0f, cj->w + cj->gi * cj->mg * cj->k, cj->k, col,
+              nc, 1.0f, yg, cj->os);
+}
+
+/* Channel chunks for parallel im2col / depthwise: about 4 tasks per thread. */
+static int64_t channel_chunk(int64_t channels, int64_t other_tasks, int threads)
+{
+    int64_t want = 4 * (int64_t)threads;
+    int64_t per = want / (other_tasks > 0 ? other_tasks : 1);
+    per = per < 1 ? 1 : per;
+    int64_t chunk = (channels + per - 1) / per;
+    return chunk < 1 ? 1 : chunk;
+}
+
+/* How Conv runs a node, decided the same way by workspace() and run(). */
+struct conv_plan {
+    enum conv_path path;
+    int64_t fold; /* images per folded sgemm (1 = none) */
+    bool tiles;   /* private per-thread tiles (else one shared patch matrix) */
+    int64_t tile_rows;
+    int threads;
+};
+
+static void conv_make_plan(const struct ogq_conv_geom *g, int64_t n_img, int64_t cg, int64_t mg,
+                           int threads, struct conv_plan *pl)
+{
+    const int64_t k = cg * ogq_conv_geom_kernel_size(g), os = ogq_conv_geom_out_size(g);
+    pl->path = conv_path(g, cg);
+    pl->threads = threads < 1 ? 1 : threads;
+    pl->fold = pl->path == PATH_DEPTHWISE ? 1 : conv_fold_images(n_img, os, k);
+    pl->tile_rows = conv_tile_rows(g, k, mg);
+    int64_t rows = os / g->out[g->nd - 1];
+    int64_t n_tiles = (rows + pl->tile_rows - 1) / pl->tile_rows;
+    /* Tiles when there are enough of them to keep every thread busy (or one thread). */
+    pl->tiles = pl->path == PATH_GENERAL && pl->fold == 1 &&
+                (pl->threads == 1 || n_tiles * n_img >= 2 * pl->threads);
+}
+
+static size_t conv_workspace(const struct ogq_kernel_ctx *ctx)
+{
+    const struct conv_attrs *a = ctx->params;
+    const struct ogq_rt_tensor *x = ctx->inputs[0], *w = ctx->inputs[1];
+    struct ogq_conv_geom g;
+    struct ogq_error e;
+    if (conv_geom(ctx->node, a, x->rank, x->dims, w->dims, &g, &e) != OGQ_OK)
+        return 0;
+    const int64_t cg = w->dims[1], mg = w->dims[0] / a->group;
+    const int64_t k = cg * ogq_conv_geom_kernel_size(&g), os = ogq_conv_geom_out_size(&g);
+    struct conv_plan pl;
+    conv_make_plan(&g, x->dims[0], cg, mg, ctx->threads, &pl);
+    if (pl.path == PATH_DEPTHWISE)
+        return sizeof(int64_t) * 2 * (size_t)g.kernel[g.nd - 1];
+    if (pl.fold > 1) /* patches + the sgemm result of one chunk */
+        return sizeof(float) * (size_t)((k + mg) * pl.fold * os);
+    if (pl.path == PATH_POINTWISE)
+        return 0;
+    if (pl.tiles)
+        return sizeof(float) * (size_t)(pl.threads * k * pl.tile_rows * g.out[g.nd - 1]);
+    return sizeof(float) * (size_t)(k * os);
 }
 
 static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
@@ -557,44 +645,80 @@ static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
     struct ogq_conv_geom g;
     OGQ_TRY(conv_geom(ctx->node, a, x->rank, x->dims, w->dims, &g, ctx->err));
     const int64_t n_img = x->dims[0], c = x->dims[1], m = w->dims[0], grp = a->group;
-    const int64_t cg = c / grp, mg = m / grp;
-    const int64_t is = ogq_conv_geom_in_size(&g), os = ogq_conv_geom_out_size(&g);
-    const int64_t ks = ogq_conv_geom_kernel_size(&g), k = cg * ks;
-    const float *xv = x->data, *wv = w->data, *bv = b ? b->data : NULL;
-    float *yv = ctx->outputs[0]->data;
-    const enum conv_path path = conv_path(&g, cg);
+    const int64_t cg = c / grp, mg = m / grp, os = ogq_conv_geom_out_size(&g);
+    const int64_t ow = g.out[g.nd - 1];
+    struct conv_plan pl;
+    conv_make_plan(&g, n_img, cg, mg, ctx->threads, &pl);
+    struct conv_job cj = {.g = &g,
+                          .x = x->data,
+                          .w = w->data,
+                          .y = ctx->outputs[0]->data,
+                          .scratch = ctx->scratch,
+                          .c = c,
+                          .m = m,
+                          .cg = cg,
+                          .mg = mg,
+                          .k = cg * ogq_conv_geom_kernel_size(&g),
+                          .is = ogq_conv_geom_in_size(&g),
+                          .os = os,
+                          .ow = ow,
+                          .rows = os / ow,
+                          .n_img = n_img};
+    const int th = pl.threads;
     for (int64_t n = 0; n < n_img; n++)
-        fill_bias(yv + n * m * os, bv, m, os);
-    if (path != PATH_DEPTHWISE) {
-        const int64_t nb = conv_fold_images(n_img, os, k);
-        if (nb > 1) {
-            conv_folded(&g, xv, wv, yv, n_img, c, m, grp, nb, ctx->scratch);
-            return OGQ_OK;
-        }
+        fill_bias(cj.y + n * m * os, b ? b->data : NULL, m, os);
+    if (n_img == 0)
+        return OGQ_OK;
+    if (pl.path == PATH_DEPTHWISE) {
+        dw_setup(&g, ctx->scratch, &cj.dw);
+        cj.dw.w = cj.w;
+        cj.dw.mult = mg;
+        cj.chunk = channel_chunk(m, n_img, th);
+        cj.per_img = (m + cj.chunk - 1) / cj.chunk;
+        ogq_parallel_for(n_img * cj.per_img, th, dw_task, &cj);
+        return OGQ_OK;
     }
-    const int64_t ow = g.out[g.nd - 1], rows = os / ow;
-    const int64_t tile = conv_tile_rows(&g, k, mg, ctx->threads);
-    for (int64_t n = 0; n < n_img; n++) {
-        const float *xn = xv + n * c * is;
-        float *yn = yv + n * m * os;
-        if (path == PATH_DEPTHWISE) {
-            conv_depthwise(&g, xn, wv, yn, m, mg, ctx->scratch);
-            continue;
+    if (pl.fold > 1) {
+        /* Shared patch matrix of `fold` images side by side, one (split) sgemm. */
+        for (cj.n0 = 0; cj.n0 < n_img; cj.n0 += pl.fold) {
+            int64_t cnt = cj.n0 + pl.fold < n_img ? pl.fold : n_img - cj.n0;
+            cj.ld = cnt * os;
+            cj.chunk = channel_chunk(cg, cnt, th);
+            cj.per_img = (cg + cj.chunk - 1) / cj.chunk;
+            for (cj.gi = 0; cj.gi < grp; cj.gi++) {
+                ogq_parallel_for(cnt * cj.per_img, th, im2col_task, &cj);
+                ogq_sgemm(false, false, mg, cj.ld, cj.k, 1.0f, cj.w + cj.gi * mg * cj.k, cj.k,
+                          cj.scratch, cj.ld, 0.0f, cj.scratch + cj.k * cj.ld, cj.ld);
+                ogq_parallel_for(cnt, th, scatter_task, &cj);
+            }
         }
-        for (int64_t gi = 0; gi < grp; gi++) {
-            const float *xg = xn + gi * cg * is, *wg = wv + gi * mg * k;
-            float *yg = yn + gi * mg * os;
-            if (path == PATH_POINTWISE) {
-                ogq_sgemm(false, false, mg, os, cg, 1.0f, wg, cg, xg, is, 1.0f, yg, os);
-                continue;
+        return OGQ_OK;
+    }
+    if (pl.tiles) {
+        cj.chunk = pl.tile_rows;
+        cj.per_img = (cj.rows + cj.chunk - 1) / cj.chunk;
+        cj.tile_floats = cj.k * pl.tile_rows * ow;
+        for (cj.gi = 0; cj.gi < grp; cj.gi++)
+            ogq_parallel_for(n_img * cj.per_img, th, tile_task, &cj);
+        return OGQ_OK;
+    }
+    for (int64_t n = 0; n < n_img; n++) {
+        for (cj.gi = 0; cj.gi < grp; cj.gi++) {
+            const float *xg = cj.x + (n * c + cj.gi * cg) * cj.is;
+            const float *wg = cj.w + cj.gi * mg * cj.k;
+            float *yg = cj.y + (n * m + cj.gi * mg) * os;
+            const float *bmat = xg;
+            int64_t ldb = cj.is;
+            if (pl.path == PATH_GENERAL) { /* shared patch matrix, parallel im2col */
+                cj.n0 = n;
+                cj.ld = os;
+                cj.chunk = channel_chunk(cg, 1, th);
+                cj.per_img = (cg + cj.chunk - 1) / cj.chunk;
+                ogq_parallel_for(cj.per_img, th, im2col_task, &cj);
+                bmat = cj.scratch;
+                ldb = os;
             }
-            /* im2col + sgemm, tiled over output rows. */
-            float *col = ctx->scratch;
-            for (int64_t r0 = 0; r0 < rows; r0 += tile) {
-                const int64_t r1 = r0 + tile < rows ? r0 + tile : rows, nc = (r1 - r0) * ow;
-                ogq_im2col_rows_f32(&g, cg, xg, r0, r1, col, nc);
-                ogq_sgemm(false, false, mg, nc, k, 1.0f, wg, k, col, nc, 1.0f, yg + r0 * ow, os);
-            }
+            ogq_sgemm(false, false, mg, os, cj.k, 1.0f, wg, cj.k, bmat, ldb, 1.0f, yg, os);
         }
     }
     return OGQ_OK;
@@ -678,6 +802,21 @@ static size_t convt_workspace(const struct ogq_kernel_ctx *ctx)
                                     ogq_conv_geom_out_size(&g));
 }
 
+struct convt_job {
+    const struct ogq_conv_geom *g;
+    const float *col;
+    float *y;
+    int64_t col_per_ch, y_per_ch, chunk, channels;
+};
+
+static void col2im_task(void *p, int64_t t, int tid)
+{
+    (void)tid;
+    const struct convt_job *cj = p;
+    int64_t c0 = t * cj->chunk, c1 = c0 + cj->chunk < cj->channels ? c0 + cj->chunk : cj->channels;
+    ogq_col2im_add_f32(cj->g, c1 - c0, cj->col + c0 * cj->col_per_ch, cj->y + c0 * cj->y_per_ch);
+}
+
 static enum ogq_status convt_run(struct ogq_kernel_ctx *ctx)
 {
     const struct conv_attrs *a = ctx->params;
@@ -698,7 +837,10 @@ static enum ogq_status convt_run(struct ogq_kernel_ctx *ctx)
             const float *xg = xv + (n * c + gi * cg) * xs, *wg = wv + gi * cg * mg * ks;
             /* col[mg * ks, xs] = W_g^T @ X_g, W_g viewed as [cg, mg * ks]. */
             ogq_sgemm(true, false, mg * ks, xs, cg, 1.0f, wg, mg * ks, xg, xs, 0.0f, col, xs);
-            ogq_col2im_add_f32(&g, mg, col, yn + gi * mg * ys);
+            /* Output channels are independent in col2im: chunks in parallel. */
+            struct convt_job cj = {
+                &g, col, yn + gi * mg * ys, ks * xs, ys, channel_chunk(mg, 1, ctx->threads), mg};
+            ogq_parallel_for((mg + cj.chunk - 1) / cj.chunk, ctx->threads, col2im_task, &cj);
         }
     }
     return OGQ_OK;

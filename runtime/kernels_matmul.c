@@ -2,8 +2,9 @@
  *
  * Float math is float32 through OpenBLAS sgemm (sgemv for vector cases):
  *   MatMul  numpy semantics. When B has no batch (or an all-ones batch) the whole batch of
- *           A is folded into the rows of one sgemm; otherwise one sgemm per broadcast
- *           batch entry. int32/int64 use a plain loop with wrap-around arithmetic.
+ *           A is folded into the rows of one sgemm (split over the threads by
+ *           ogq_sgemm); otherwise one sgemm per broadcast batch entry, the entries spread
+ *           over the threads. int32/int64 use a plain loop with wrap-around arithmetic.
  *   Gemm    Y is first filled with beta * C (unidirectional broadcast), then one sgemm
  *           with beta = 1 accumulates alpha * op(A) op(B).
  *   Einsum  the equation is parsed at plan time. Two-operand contractions without
@@ -155,6 +156,30 @@ static enum ogq_status matmul_infer(struct ogq_kernel_ctx *ctx)
         }                                                                                          \
     } while (0)
 
+struct mm_batch_job {
+    const struct mm_shape *s;
+    const float *a, *b;
+    float *y;
+    int64_t sa[OGQ_RT_MAX_RANK], sb[OGQ_RT_MAX_RANK]; /* matrix strides, 0 = broadcast */
+};
+
+/* Batch entry e: decode its index over the broadcast batch into A's and B's matrices. */
+static void mm_batch_task(void *p, int64_t e, int tid)
+{
+    (void)tid;
+    const struct mm_batch_job *jb = p;
+    const struct mm_shape *s = jb->s;
+    int64_t rem = e, ia = 0, ib = 0;
+    for (int d = s->r - 1; d >= 0; d--) {
+        int64_t i = rem % s->batch[d];
+        rem /= s->batch[d];
+        ia += i * jb->sa[d];
+        ib += i * jb->sb[d];
+    }
+    ogq_sgemm(false, false, s->m, s->n, s->k, 1.0f, jb->a + ia * s->m * s->k, s->k,
+              jb->b + ib * s->k * s->n, s->n, 0.0f, jb->y + e * s->m * s->n, s->n);
+}
+
 static enum ogq_status matmul_run(struct ogq_kernel_ctx *ctx)
 {
     struct mm_shape s;
@@ -183,9 +208,19 @@ static enum ogq_status matmul_run(struct ogq_kernel_ctx *ctx)
         ogq_sgemm(false, false, s.na * s.m, s.n, s.k, 1.0f, a, s.k, b, s.n, 0.0f, y, s.n);
         return OGQ_OK;
     }
-    for (int64_t e = 0; e < s.nbatch; e++, batch_iter_next(&it))
-        ogq_sgemm(false, false, s.m, s.n, s.k, 1.0f, a + it.a * s.m * s.k, s.k,
-                  b + it.b * s.k * s.n, s.n, 0.0f, y + e * s.m * s.n, s.n);
+    /* One sgemm per batch entry, entries spread over the threads (each entry's sgemm then
+     * runs single-threaded). */
+    struct mm_batch_job jb = {&s, a, b, y, {0}, {0}};
+    for (int d = 0; d < s.r; d++) {
+        jb.sa[d] = it.sa[d];
+        jb.sb[d] = it.sb[d];
+    }
+    if (s.nbatch >= ctx->threads) {
+        ogq_parallel_for(s.nbatch, ctx->threads, mm_batch_task, &jb);
+    } else { /* fewer entries than threads: each sgemm is split over the threads */
+        for (int64_t e = 0; e < s.nbatch; e++)
+            mm_batch_task(&jb, e, 0);
+    }
     return OGQ_OK;
 }
 
@@ -639,6 +674,21 @@ static void ein_permute(const float *src, int rank, const int8_t *src_lab, const
     }
 }
 
+struct ein_batch_job {
+    bool ta, tb;
+    int64_t M, N, K;
+    const float *a, *b;
+    float *c;
+};
+
+static void ein_batch_task(void *p, int64_t e, int tid)
+{
+    (void)tid;
+    const struct ein_batch_job *j = p;
+    ogq_sgemm(j->ta, j->tb, j->M, j->N, j->K, 1.0f, j->a + e * j->M * j->K, j->ta ? j->M : j->K,
+              j->b + e * j->K * j->N, j->tb ? j->K : j->N, 0.0f, j->c + e * j->M * j->N, j->N);
+}
+
 static void ein_fast(struct ogq_kernel_ctx *ctx, const struct ein_plan *pl)
 {
     size_t sa, sb, sc;
@@ -667,9 +717,13 @@ static void ein_fast(struct ogq_kernel_ctx *ctx, const struct ein_plan *pl)
     }
     float *c = pc ? pc : y;
     const int64_t M = pl->M, N = pl->N, K = pl->K;
-    for (int64_t e = 0; e < pl->B; e++)
-        ogq_sgemm(ta, tb, M, N, K, 1.0f, a + e * M * K, ta ? M : K, b + e * K * N, tb ? K : N, 0.0f,
-                  c + e * M * N, N);
+    struct ein_batch_job jb = {ta, tb, M, N, K, a, b, c};
+    if (pl->B >= ctx->threads) {
+        ogq_parallel_for(pl->B, ctx->threads, ein_batch_task, &jb);
+    } else { /* fewer entries than threads: each sgemm is split over the threads */
+        for (int64_t e = 0; e < pl->B; e++)
+            ein_batch_task(&jb, e, 0);
+    }
     if (pc) {
         memcpy(order, pl->lb, (size_t)pl->nb);
         memcpy(order + pl->nb, pl->lm, (size_t)pl->nm);

@@ -2,11 +2,14 @@
  * spatial axes).
  *
  * Windowed pools work one output row at a time (the geometry promoted to 3 axes): the row
- * is initialised, then for every kernel tap whose input row is inside the image the
- * in-range span of output columns is combined with a shifted (strided) input row — a
- * contiguous loop that vectorises. Span bounds per kernel column and averaging divisors
- * per output column are precomputed into scratch, so the hot loops have no divisions
- * and no bounds checks.
+ * is initialised, the input rows of the kernel taps that fall inside the image are
+ * gathered, and the row is folded with them in loops along the output columns that
+ * vectorise (each hot loop is compiled for the baseline ISA and for AVX2):
+ *   width-3 kernels (the common 3x3): the interior columns, whose three taps are all
+ *   inside the image, take three kernel rows (nine taps) per pass; the few border
+ *   columns run a bounds-checked scalar loop;
+ *   other widths: one pass per kernel tap over its precomputed in-range column span.
+ * No divisions and no bounds checks in the vector loops. Planes run in parallel tasks.
  *   MaxPool      float, int8, uint8; padding never wins. With the Indices output a scalar
  *                path records the flat index of the first maximum (row-major, or
  *                column-major over the spatial axes for storage_order = 1).
@@ -18,7 +21,6 @@
  * mode a window starting past the input and its leading pad is dropped; SAME_* gives
  * ceil(in / stride) with the odd pad at the end (UPPER) or start (LOWER); VALID pads 0.
  */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,11 +476,34 @@ struct pool_job {
     {                                                                                              \
         NAME##_impl(jb);                                                                           \
     }
-#define POOL_DISPATCH(NAME, JOB) (ogq_cpu_has_avx2() ? NAME##_avx2(JOB) : NAME##_base(JOB))
+#define POOL_PICK(NAME) (ogq_cpu_has_avx2() ? NAME##_avx2 : NAME##_base)
 #else
 #define POOL_AVX2_CLONE(NAME)
-#define POOL_DISPATCH(NAME, JOB) NAME##_base(JOB)
+#define POOL_PICK(NAME) NAME##_base
 #endif
+
+typedef void (*pool_fn)(const struct pool_job *jb);
+
+/* A task runs `fn` on planes [t * chunk, (t + 1) * chunk). */
+struct pool_task {
+    const struct pool_job *jb;
+    pool_fn fn;
+    size_t esize;
+    int64_t chunk;
+};
+
+static void pool_task_run(void *p, int64_t t, int tid)
+{
+    (void)tid;
+    const struct pool_task *pt = p;
+    struct pool_job jb = *pt->jb;
+    const struct pool_geom *g = jb.g;
+    int64_t p0 = t * pt->chunk, p1 = p0 + pt->chunk < jb.planes ? p0 + pt->chunk : jb.planes;
+    jb.x = (const char *)jb.x + (size_t)(p0 * g->in[0] * g->in[1] * g->in[2]) * pt->esize;
+    jb.y = (char *)jb.y + (size_t)(p0 * g->out[0] * g->out[1] * g->out[2]) * pt->esize;
+    jb.planes = p1 - p0;
+    pt->fn(&jb);
+}
 
 /* AveragePool: divide by the counted taps (d and h counts times the column's count); a
  * window without counted taps gives 0 / 0 = NaN. */
@@ -613,36 +638,33 @@ static enum ogq_status window_pool_run(struct ogq_kernel_ctx *ctx)
         jb.ia = wr[2 * kw] > jb.ia ? wr[2 * kw] : jb.ia;
         jb.ib = wr[2 * kw + 1] < jb.ib ? wr[2 * kw + 1] : jb.ib;
     }
+    pool_fn fn = NULL;
     switch (p->kind) {
     case POOL_MAX:
-        switch (x->dtype) {
-        case OGQ_DTYPE_FLOAT:
-            POOL_DISPATCH(max_f32, &jb);
-            break;
-        case OGQ_DTYPE_INT8:
-            POOL_DISPATCH(max_i8, &jb);
-            break;
-        case OGQ_DTYPE_UINT8:
-            POOL_DISPATCH(max_u8, &jb);
-            break;
-        default:
+        fn = x->dtype == OGQ_DTYPE_FLOAT   ? POOL_PICK(max_f32)
+             : x->dtype == OGQ_DTYPE_INT8  ? POOL_PICK(max_i8)
+             : x->dtype == OGQ_DTYPE_UINT8 ? POOL_PICK(max_u8)
+                                           : NULL;
+        if (!fn)
             return OGQ_KFAIL(ctx, "unsupported dtype");
-        }
         break;
     case POOL_AVG:
         for (int64_t ow = 0; ow < ow_n; ow++)
             wdiv[ow] = (float)tap_count(&g, 2, ow, p->count_include_pad);
-        POOL_DISPATCH(avg_f32, &jb);
+        fn = POOL_PICK(avg_f32);
         break;
     case POOL_LP:
-        if (p->p == 2.0f)
-            POOL_DISPATCH(lp2_f32, &jb);
-        else if (p->p == 1.0f)
-            POOL_DISPATCH(lp1_f32, &jb);
-        else
-            POOL_DISPATCH(lpp_f32, &jb);
+        fn = p->p == 2.0f   ? POOL_PICK(lp2_f32)
+             : p->p == 1.0f ? POOL_PICK(lp1_f32)
+                            : POOL_PICK(lpp_f32);
         break;
     }
+    /* Planes are independent: about four tasks per thread. */
+    struct pool_task pt = {&jb, fn, ogq_rt_elem_size(x->dtype), 0};
+    int64_t n_tasks = 4 * (int64_t)(ctx->threads > 1 ? ctx->threads : 1);
+    n_tasks = n_tasks < planes ? n_tasks : planes;
+    pt.chunk = (planes + n_tasks - 1) / n_tasks;
+    ogq_parallel_for((planes + pt.chunk - 1) / pt.chunk, ctx->threads, pool_task_run, &pt);
     return OGQ_OK;
 }
 

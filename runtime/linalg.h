@@ -18,14 +18,30 @@ extern "C" {
 
 struct ogq_node;
 
-/* Sets OpenBLAS's thread count (requested <= 0: all cores). Only the first call in the
- * process takes effect — OpenBLAS may stay single-threaded if its pool is grown after
- * the first BLAS call. Returns the count in effect. */
+/* Sets the runtime's thread count (requested <= 0: all cores): OpenBLAS's, and the size
+ * of the worker pool behind ogq_parallel_for (requested - 1 detached workers that live
+ * until exit). Only the first call in the process takes effect — OpenBLAS may stay
+ * single-threaded if its pool is grown after the first BLAS call. Returns the count in
+ * effect. Until it is called, ogq_parallel_for runs everything on the caller. */
 int ogq_linalg_set_threads(int requested);
+
+/* Runs fn(arg, task, tid) for every task in [0, n_tasks) on at most max_threads threads
+ * of the pool (the caller is one of them) and returns when all are done. tid is in
+ * [0, max_threads) and no two tasks with the same tid run at once, so tid can index
+ * per-thread scratch. Tasks are handed out dynamically. While tasks run, BLAS calls made
+ * from them are single-threaded; a parallel_for inside a task runs inline. Jobs are not
+ * reentrant across caller threads: only one thread at a time may start them. */
+typedef void (*ogq_task_fn)(void *arg, int64_t task, int tid);
+void ogq_parallel_for(int64_t n_tasks, int max_threads, ogq_task_fn fn, void *arg);
+
+/* Threads an ogq_parallel_for started here would use (1 inside a task or without pool). */
+int ogq_parallel_threads(void);
 
 /* C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when trans_*.
  * M == 1 or N == 1 goes to sgemv (same result up to summation order). beta == 0 ignores
- * C's previous contents. */
+ * C's previous contents. Large products are split into row or column blocks over the
+ * worker pool (each element is still computed by one single sgemm, so the result does not
+ * depend on the thread count beyond BLAS's own blocking). */
 void ogq_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);

@@ -123,6 +123,37 @@ static void tensor(struct ogq_rt_tensor *t, enum ogq_dtype dt, int rank, const i
     t->data = data;
 }
 
+/* Kernels run either through ogq_eval_node (one thread, exact-size scratch) or through an
+ * executor with EXEC_THREADS threads (the worker pool, parallel tasks, split sgemms);
+ * each suite sets the mode. */
+#define EXEC_THREADS 2
+static bool use_executor;
+
+static enum ogq_status nm_run_executor(struct node_model *nm,
+                                       const struct ogq_rt_tensor *const *ins, int n_in,
+                                       struct ogq_rt_tensor *outs, struct ogq_error *err)
+{
+    struct ogq_graph *g = nm->m->graph;
+    for (size_t i = 0; i < nm->node->n_inputs && g->n_inputs < nm->node->n_inputs; i++)
+        OGQ_TRY(ogq_graph_add_input(g, nm->node->inputs[i], err));
+    for (size_t i = 0; i < nm->node->n_outputs && g->n_outputs < nm->node->n_outputs; i++)
+        OGQ_TRY(ogq_graph_add_output(g, nm->node->outputs[i], err));
+    struct ogq_exec_options opts = {.threads = EXEC_THREADS};
+    struct ogq_executor *e;
+    OGQ_TRY(ogq_executor_new(nm->m, &opts, &e, err));
+    enum ogq_status st = n_in == (int)ogq_executor_input_count(e)
+                             ? ogq_executor_run_rt(e, ins, err)
+                             : ogq_error_set(err, OGQ_ERR_USAGE, "omitted inputs");
+    for (size_t i = 0; st == OGQ_OK && i < nm->node->n_outputs; i++) {
+        const struct ogq_rt_tensor *t = ogq_executor_output(e, i);
+        outs[i] = *t;
+        outs[i].data = malloc(t->nbytes ? t->nbytes : 1);
+        memcpy(outs[i].data, t->data, t->nbytes);
+    }
+    ogq_executor_free(e);
+    return st;
+}
+
 /* Runs the node; on success the caller frees outs[i].data. */
 static enum ogq_status nm_run(struct node_model *nm, struct ogq_rt_tensor *ins, int n_in,
                               struct ogq_rt_tensor *outs, struct ogq_error *err)
@@ -130,6 +161,8 @@ static enum ogq_status nm_run(struct node_model *nm, struct ogq_rt_tensor *ins, 
     const struct ogq_rt_tensor *ptrs[8];
     for (int i = 0; i < n_in; i++)
         ptrs[i] = ins[i].data || ins[i].numel == 0 ? &ins[i] : NULL;
+    if (use_executor)
+        return nm_run_executor(nm, ptrs, n_in, outs, err);
     return ogq_eval_node(nm->m, nm->node, ptrs, outs, err);
 }
 
@@ -348,6 +381,12 @@ static void test_conv_paths(void)
          2, 2, 3, 4, 1, {17, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
         {"pointwise two images unfolded",
          2, 2, 5, 3, 1, {17, 16}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, false},
+        {"parallel tiles",
+         2, 1, 64, 16, 1, {40, 40}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"split sgemm by columns",
+         2, 1, 32, 64, 1, {16, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
+        {"split sgemm by rows",
+         2, 1, 64, 128, 1, {6, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
         {"general tiled",
          2, 1, 64, 8, 1, {23, 20}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, true},
         {"general tiled 3-D",
@@ -526,6 +565,9 @@ static void test_matmul_shapes(void)
         {3, 3, {4, 1, 9}, {4, 9, 7}},        /* batched M = 1 */
         {3, 3, {4, 7, 9}, {4, 9, 1}},        /* batched N = 1 */
         {4, 3, {2, 3, 17, 40}, {1, 40, 23}}, /* all-ones batch on B: one sgemm */
+        {2, 2, {200, 70}, {70, 100}},        /* split into row blocks */
+        {2, 2, {40, 120}, {120, 300}},       /* split into column blocks */
+        {3, 3, {6, 40, 30}, {6, 30, 50}},    /* batch entries in parallel */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         matmul_case(cases[i].ra, cases[i].a, cases[i].rb, cases[i].b);
@@ -925,28 +967,44 @@ static void test_refusals(void)
     nm_free(&nm);
 }
 
+static int suite_eval_node(void)
+{
+    use_executor = false;
+    return 0;
+}
+
+static int suite_executor(void)
+{
+    use_executor = true;
+    return 0;
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return CU_get_error();
-    CU_pSuite s = CU_add_suite("linalg", NULL, NULL);
-    if (!s) {
+    CU_pSuite s = CU_add_suite("linalg (one thread)", suite_eval_node, NULL);
+    CU_pSuite x = CU_add_suite("linalg (executor, 2 threads)", suite_executor, NULL);
+    if (!s || !x) {
         CU_cleanup_registry();
         return CU_get_error();
     }
     CU_add_test(s, "im2col matches a naive gather", test_im2col_reference);
     CU_add_test(s, "col2im is the adjoint of im2col", test_col2im_adjoint);
     CU_add_test(s, "conv geometry: SAME/VALID/explicit pads", test_geom_resolve);
-    CU_add_test(s, "Conv paths vs naive", test_conv_paths);
-    CU_add_test(s, "ConvTranspose vs naive scatter", test_conv_transpose);
-    CU_add_test(s, "MatMul batched/broadcast/vector vs naive", test_matmul_shapes);
-    CU_add_test(s, "MatMul int64 wraps", test_matmul_int);
-    CU_add_test(s, "Gemm transposes and C broadcast", test_gemm);
-    CU_add_test(s, "Einsum fast and general paths", test_einsum);
-    CU_add_test(s, "windowed pools vs naive", test_pools);
-    CU_add_test(s, "global pools", test_global_pools);
-    CU_add_test(s, "MaxPool indices, both storage orders", test_maxpool_indices);
     CU_add_test(s, "clean refusals", test_refusals);
+    CU_pSuite both[2] = {s, x};
+    for (int i = 0; i < 2; i++) {
+        CU_add_test(both[i], "Conv paths vs naive", test_conv_paths);
+        CU_add_test(both[i], "ConvTranspose vs naive scatter", test_conv_transpose);
+        CU_add_test(both[i], "MatMul batched/broadcast/vector vs naive", test_matmul_shapes);
+        CU_add_test(both[i], "MatMul int64 wraps", test_matmul_int);
+        CU_add_test(both[i], "Gemm transposes and C broadcast", test_gemm);
+        CU_add_test(both[i], "Einsum fast and general paths", test_einsum);
+        CU_add_test(both[i], "windowed pools vs naive", test_pools);
+        CU_add_test(both[i], "global pools", test_global_pools);
+        CU_add_test(both[i], "MaxPool indices, both storage orders", test_maxpool_indices);
+    }
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_failures();
