@@ -2,7 +2,7 @@
 """bench_runtime.py — latency and memory of the onnx-gptq runtime against ONNX Runtime.
 
 usage: python3 bench/bench_runtime.py [--build DIR] [--threads N] [--runs R] [--warmup W]
-                                      [--repeat K] [--models resnet18,encoder6]
+                                      [--repeat K] [--wait-idle S] [--models resnet18,encoder6]
                                       [--batches 1,8] [--workdir DIR] [--markdown]
                                       [--profile | --perf [--top N] | --op-times]
 
@@ -18,7 +18,8 @@ Runtime (Python, CPU provider, intra_op_num_threads = --threads, default graph
 optimizations) each run in a fresh process on the same inputs (a seeded splitmix64 stream
 both sides generate): warmup runs, then --runs timed runs. Model loading is never timed.
 With --repeat K each side runs in K processes, alternating, and the best median is kept
-(useful on a shared, noisy machine; the load average is printed).
+(useful on a shared, noisy machine; the load average is printed), and --wait-idle S
+first waits up to S seconds for other processes to leave the CPUs alone.
 Printed per row: median latency of each, ours/ORT, peak RSS of each process (VmHWM),
 our executor's peak intermediate bytes, and the max abs difference of output 0.
 
@@ -346,6 +347,25 @@ def op_table(models, exe, args):
                 print(f"  {a:<{w}}   {b}")
 
 
+def _cpu_times():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+
+
+def wait_idle(limit_s, busy_max=0.15):
+    """Waits (up to limit_s) until other processes use under busy_max of the CPUs for 1 s."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        t0, i0 = _cpu_times()
+        time.sleep(1.0)
+        t1, i1 = _cpu_times()
+        busy = 1.0 - (i1 - i0) / max(t1 - t0, 1)
+        if busy <= busy_max or time.monotonic() >= deadline:
+            return busy
+        time.sleep(2.0)
+
+
 def load_average():
     try:
         with open("/proc/loadavg") as f:
@@ -438,6 +458,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=1,
                     help="processes per side, alternated; the best median is kept")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                    help="before each process wait (at most this long) for the machine to "
+                         "be idle (other processes under 15%% CPU for 1 s)")
     ap.add_argument("--models", default="resnet18,encoder6")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--workdir", default=os.path.join("/tmp", f"ogq_bench_{os.getuid()}"))
@@ -485,7 +508,11 @@ def main():
             r_out = os.path.join(args.workdir, f"{name}_b{n}_ort.bin")
             ours = theirs = err_o = err_r = None
             for _ in range(args.repeat):  # alternate sides; keep each side's best median
+                if args.wait_idle:
+                    wait_idle(args.wait_idle)
                 o, err_o = run_ours(exe, path, dims_of(n), args, output=o_out)
+                if args.wait_idle:
+                    wait_idle(args.wait_idle)
                 t, err_r = run_ort(path, shape_of(n), args, r_out)
                 if o and (not ours or o["median_ms"] < ours["median_ms"]):
                     ours = o

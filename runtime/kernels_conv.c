@@ -286,12 +286,13 @@ static int64_t conv_fold_images(int64_t n_img, int64_t os, int64_t k)
     return nb < 2 ? 1 : nb;
 }
 
-/* Y[m, :] = bias[m] (or 0) for `channels` planes of `plane` values. */
-OGQ_HOT static void fill_bias(float *y, const float *bias, int64_t channels, int64_t plane)
+/* Y[m, 0:plane] = bias[m] (or 0) for `channels` rows `ld` floats apart. */
+OGQ_HOT static void fill_bias(float *y, const float *bias, int64_t channels, int64_t plane,
+                              int64_t ld)
 {
     for (int64_t m = 0; m < channels; m++) {
         float v = bias ? bias[m] : 0.0f;
-        float *p = y + m * plane;
+        float *p = y + m * ld;
         for (int64_t i = 0; i < plane; i++)
             p[i] = v;
     }
@@ -515,6 +516,7 @@ struct conv_job {
     int64_t per_img;     /* tasks per image */
     int64_t ld;          /* row stride of the patch matrix */
     int64_t tile_floats; /* per-thread scratch of the tile path */
+    const float *bias;   /* NULL: no bias */
     struct dw_job dw;    /* depthwise template */
 };
 
@@ -529,6 +531,8 @@ static void dw_task(void *p, int64_t t, int tid)
     jb.y = cj->y + n * cj->m * cj->os;
     jb.m0 = part * cj->chunk;
     jb.m1 = jb.m0 + cj->chunk < cj->m ? jb.m0 + cj->chunk : cj->m;
+    fill_bias(jb.y + jb.m0 * cj->os, cj->bias ? cj->bias + jb.m0 : NULL, jb.m1 - jb.m0, cj->os,
+              cj->os);
 #if OGQ_HAVE_AVX2_CLONES
     if (ogq_cpu_has_avx2()) {
         dw_avx2(&jb);
@@ -577,8 +581,11 @@ static void tile_task(void *p, int64_t t, int tid)
     const float *xg = cj->x + (n * cj->c + cj->gi * cj->cg) * cj->is;
     float *yg = cj->y + (n * cj->m + cj->gi * cj->mg) * cj->os + r0 * cj->ow;
     ogq_im2col_rows_f32(cj->g, cj->cg, xg, r0, r1, col, nc);
+    /* The bias goes into this tile of Y while it is in cache (no bias: sgemm's beta = 0). */
+    if (cj->bias)
+        fill_bias(yg, cj->bias + cj->gi * cj->mg, cj->mg, nc, cj->os);
     ogq_sgemm(false, false, cj->mg, nc, cj->k, 1.0f, cj->w + cj->gi * cj->mg * cj->k, cj->k, col,
-              nc, 1.0f, yg, cj->os);
+              nc, cj->bias ? 1.0f : 0.0f, yg, cj->os);
 }
 
 /* Channel chunks for parallel im2col / depthwise: about 4 tasks per thread. */
@@ -665,10 +672,14 @@ static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
                           .rows = os / ow,
                           .n_img = n_img};
     const int th = pl.threads;
-    for (int64_t n = 0; n < n_img; n++)
-        fill_bias(cj.y + n * m * os, b ? b->data : NULL, m, os);
+    cj.bias = b ? b->data : NULL;
     if (n_img == 0)
         return OGQ_OK;
+    /* Depthwise and tile tasks write the bias themselves; the folded path accumulates
+     * into Y; the shared path lets sgemm's beta = 0 clear Y when there is no bias. */
+    if (pl.fold > 1 || (!pl.tiles && pl.path != PATH_DEPTHWISE && cj.bias))
+        for (int64_t n = 0; n < n_img; n++)
+            fill_bias(cj.y + n * m * os, cj.bias, m, os, os);
     if (pl.path == PATH_DEPTHWISE) {
         dw_setup(&g, ctx->scratch, &cj.dw);
         cj.dw.w = cj.w;
@@ -718,7 +729,8 @@ static enum ogq_status conv_run(struct ogq_kernel_ctx *ctx)
                 bmat = cj.scratch;
                 ldb = os;
             }
-            ogq_sgemm(false, false, mg, os, cj.k, 1.0f, wg, cj.k, bmat, ldb, 1.0f, yg, os);
+            ogq_sgemm(false, false, mg, os, cj.k, 1.0f, wg, cj.k, bmat, ldb, cj.bias ? 1.0f : 0.0f,
+                      yg, os);
         }
     }
     return OGQ_OK;
@@ -832,7 +844,7 @@ static enum ogq_status convt_run(struct ogq_kernel_ctx *ctx)
     float *yv = ctx->outputs[0]->data, *col = ctx->scratch;
     for (int64_t n = 0; n < n_img; n++) {
         float *yn = yv + n * m * ys;
-        fill_bias(yn, bv, m, ys);
+        fill_bias(yn, bv, m, ys, ys);
         for (int64_t gi = 0; gi < grp; gi++) {
             const float *xg = xv + (n * c + gi * cg) * xs, *wg = wv + gi * cg * mg * ks;
             /* col[mg * ks, xs] = W_g^T @ X_g, W_g viewed as [cg, mg * ks]. */

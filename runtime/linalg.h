@@ -28,7 +28,8 @@ int ogq_linalg_set_threads(int requested);
 /* Runs fn(arg, task, tid) for every task in [0, n_tasks) on at most max_threads threads
  * of the pool (the caller is one of them) and returns when all are done. tid is in
  * [0, max_threads) and no two tasks with the same tid run at once, so tid can index
- * per-thread scratch. Tasks are handed out dynamically. While tasks run, BLAS calls made
+ * per-thread scratch (kernels pass ctx->threads, which their workspace() sized it for).
+ * Tasks are handed out dynamically. While tasks run, BLAS calls made
  * from them are single-threaded; a parallel_for inside a task runs inline. Jobs are not
  * reentrant across caller threads: only one thread at a time may start them. */
 typedef void (*ogq_task_fn)(void *arg, int64_t task, int tid);

@@ -937,6 +937,54 @@ static void test_maxpool_indices(void)
     }
 }
 
+/* ---------------------------------------------------------------- worker pool */
+
+struct pf_state {
+    int runs[257];
+    int bad_tid;
+    int inner[257];
+};
+
+static void pf_inner(void *p, int64_t i, int tid)
+{
+    struct pf_state *st = p;
+    st->bad_tid += tid != 0; /* nested jobs run inline on the task's thread */
+    (void)i;
+}
+
+static void pf_task(void *p, int64_t i, int tid)
+{
+    struct pf_state *st = p;
+    st->runs[i]++;
+    st->bad_tid += tid < 0 || tid >= EXEC_THREADS;
+    struct pf_state local = {{0}, 0, {0}};
+    ogq_parallel_for(3, EXEC_THREADS, pf_inner, &local);
+    st->inner[i] = local.bad_tid == 0;
+}
+
+static void test_parallel_for(void)
+{
+    ogq_linalg_set_threads(EXEC_THREADS);
+    for (int n = 0; n <= 257; n += 37) {
+        struct pf_state st;
+        memset(&st, 0, sizeof st);
+        ogq_parallel_for(n, EXEC_THREADS, pf_task, &st);
+        int once = 0, inner = 0;
+        for (int i = 0; i < n; i++) {
+            once += st.runs[i] == 1;
+            inner += st.inner[i];
+        }
+        CU_ASSERT_EQUAL(once, n);
+        CU_ASSERT_EQUAL(inner, n);
+        CU_ASSERT_EQUAL(st.bad_tid, 0);
+    }
+    /* max_threads = 1 runs on the caller only */
+    struct pf_state st;
+    memset(&st, 0, sizeof st);
+    ogq_parallel_for(50, 1, pf_task, &st);
+    CU_ASSERT_EQUAL(st.bad_tid, 0);
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 static void test_refusals(void)
@@ -993,6 +1041,7 @@ int main(void)
     CU_add_test(s, "col2im is the adjoint of im2col", test_col2im_adjoint);
     CU_add_test(s, "conv geometry: SAME/VALID/explicit pads", test_geom_resolve);
     CU_add_test(s, "clean refusals", test_refusals);
+    CU_add_test(x, "parallel_for runs every task once", test_parallel_for);
     CU_pSuite both[2] = {s, x};
     for (int i = 0; i < 2; i++) {
         CU_add_test(both[i], "Conv paths vs naive", test_conv_paths);
