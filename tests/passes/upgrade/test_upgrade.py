@@ -164,6 +164,9 @@ def check_table():
 
 def real_models():
     root = os.path.join(SHARED, 'real-models')
+    if not os.path.isdir(root):
+        print(f'SKIP real models: {root} not found')
+        return
     for d in sorted(os.listdir(root)):
         path = os.path.join(root, d)
         models = [f for f in os.listdir(path) if f.endswith('.onnx')] if os.path.isdir(path) else []
@@ -184,6 +187,9 @@ def real_models():
 
 def node_tests(rules):
     root = os.path.join(SHARED, 'onnx-node-tests')
+    if not os.path.isdir(root):
+        print(f'SKIP node tests: {root} not found')
+        return
     excluded = []
     with open(os.path.join(root, 'INDEX.tsv')) as f:
         rows = [line.rstrip('\n').split('\t') for line in f][1:]
