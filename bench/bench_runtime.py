@@ -330,7 +330,7 @@ def op_table(models, exe, args):
             out = os.path.join(args.workdir, f"{name}_b{n}_ops")
             ours, err_o = run_ours(exe, path, dims_of(n), args, op_times=True)
             theirs, err_r = run_ort(path, shape_of(n), args, out + "_ort.bin", op_times=True)
-            print(f"\n== {name} batch {n}: time per op type and run (ms), share of node time")
+            print(f"\n== {name} batch {n}: mean ms per op type and run, share, calls per run")
             if err_o or err_r:
                 print(f"  failed: {err_o or err_r}")
                 continue

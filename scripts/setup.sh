@@ -32,5 +32,7 @@ fi
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     meson setup "$BUILD_DIR" -Dwerror=true >/dev/null
 fi
-ninja -C "$BUILD_DIR" >/dev/null
+log=$(mktemp)
+ninja -C "$BUILD_DIR" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; exit 1; }
+rm -f "$log"
 echo "setup: built $BUILD_DIR/tools/onnx-gptq"

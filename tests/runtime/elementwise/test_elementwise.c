@@ -63,7 +63,7 @@ static struct result run_op(const char *op, int64_t opset, const struct in_spec 
     for (size_t i = 0; st == OGQ_OK && i < n_in; i++) {
         if (ins[i].dtype == OGQ_DTYPE_UNDEFINED)
             continue;
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "x%zu", i);
         st = ogq_graph_add_value(m->graph, name, &vals[i], err);
         if (st == OGQ_OK)

@@ -83,12 +83,12 @@ static void nm_init(struct node_model *nm, const char *op, int64_t opset, int n_
     CU_ASSERT_FATAL(ogq_model_new(&nm->m, &err) == OGQ_OK);
     CU_ASSERT_FATAL(ogq_model_set_opset(nm->m, "", opset, &err) == OGQ_OK);
     for (int i = 0; i < n_in; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "x%d", i);
         CU_ASSERT_FATAL(ogq_graph_add_value(nm->m->graph, name, &ins[i], &err) == OGQ_OK);
     }
     for (int i = 0; i < n_out; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "y%d", i);
         CU_ASSERT_FATAL(ogq_graph_add_value(nm->m->graph, name, &outs[i], &err) == OGQ_OK);
     }

@@ -6,10 +6,12 @@ usage: test_runtime_vs_ort.py ONNX_GPTQ SHARED_DIR [--threads N] [--keep DIR] [-
 
 Models: the generated ones of gen_models.py (each at two or more batch/sequence sizes, inputs
 fed as one .npz keyed by input name and run as one batch with --batch-size) and every model
-under SHARED_DIR/real-models (inputs fed as its test_data_set_0 folder of input_<i>.pb files). A case passes when every output has the
-reference shape and |ours - ort| <= atol + rtol * |ort| everywhere (rtol 1e-3, atol 1e-4, as
-the real-models README suggests). Prints one line per case and "N passed, M failed"; exits 1
-on any failure.
+under SHARED_DIR/real-models (inputs fed as its test_data_set_0 folder of input_<i>.pb
+files). ORT runs with default graph optimizations and one thread. A case passes when every
+output has ORT's shape and |ours - ort| <= atol + rtol * |ort| everywhere (rtol 1e-3, atol
+1e-4, as the real-models README suggests); "max rel" is max |ours - ort| / max(|ort|, atol).
+A sanitizer report on stderr fails the case too. Prints one line per case and
+"N passed, M failed"; exits 1 on any failure (or when nothing ran).
 """
 import argparse
 import glob

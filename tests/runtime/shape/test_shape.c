@@ -73,7 +73,7 @@ static void tm_node(struct tm *t, const char *op, const char *const *ins, size_t
     for (size_t i = 0; i < n_in; i++)
         in[i] = *ins[i] ? tm_value(t, ins[i]) : NULL;
     for (size_t k = 0; k < n_out; k++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "y%zu", k);
         out[k] = tm_value(t, name);
     }
