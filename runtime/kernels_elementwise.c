@@ -33,32 +33,7 @@
 #define VEC_CLONES
 #endif
 
-#define VBLOCK 16
-
-/* The blocks' iterations are independent (outputs never alias inputs): tell GCC so it
- * does not need a run-time alias check, which its -O2 vectoriser will not emit. (Clang
- * vectorises with alias checks at -O2.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#define IVDEP _Pragma("GCC ivdep")
-#else
-#define IVDEP
-#endif
-
-/* Runs the body for k in [0, n): full blocks of VBLOCK (vectorised), then the tail. The
- * body is variadic so that it may contain commas. */
-#define VLOOP(n, ...)                                                                              \
-    do {                                                                                           \
-        int64_t n_v_ = (n), i_v_ = 0;                                                              \
-        for (; i_v_ + VBLOCK <= n_v_; i_v_ += VBLOCK)                                              \
-            IVDEP for (int j_v_ = 0; j_v_ < VBLOCK; j_v_++) {                                      \
-                int64_t k = i_v_ + j_v_;                                                           \
-                __VA_ARGS__;                                                                       \
-            }                                                                                      \
-        for (; i_v_ < n_v_; i_v_++) {                                                              \
-            int64_t k = i_v_;                                                                      \
-            __VA_ARGS__;                                                                           \
-        }                                                                                          \
-    } while (0)
+#include "vec_loop.h"
 
 /* y[i] = EXPR(x) over the whole input (same shape in and out). */
 #define UNARY_LOOP(TX, TY, EXPR)                                                                   \
