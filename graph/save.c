@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../util/array.h"
+#include "../util/atomic_file.h"
 #include "graph_impl.h"
 #include "model_io.h"
 #include "onnx.pb-c.h"
@@ -410,54 +411,6 @@ static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
         s->failed = true;
 }
 
-/* Creates "<dir>/.<base>.tmp-XXXXXX" with the permissions a new file would get. */
-static FILE *open_temp(const char *target, char **tmp_path, struct ogq_error *err)
-{
-    const char *slash = strrchr(target, '/');
-    size_t dlen = slash ? (size_t)(slash - target + 1) : 0;
-    const char *base = slash ? slash + 1 : target;
-    size_t need = dlen + 1 + strlen(base) + 12 + 1;
-    char *p = malloc(need);
-    if (!p) {
-        OGQ_NOMEM(err);
-        return NULL;
-    }
-    snprintf(p, need, "%.*s.%s.tmp-XXXXXX", (int)dlen, target, base);
-    int fd = mkstemp(p);
-    if (fd < 0) {
-        ogq_error_set(err, OGQ_ERR_IO, "%s: cannot create a temporary file next to it: %s", target,
-                      strerror(errno));
-        free(p);
-        return NULL;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        /* Not fatal: the file stays private to the user. */
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        ogq_error_set(err, OGQ_ERR_IO, "%s: %s", p, strerror(errno));
-        close(fd);
-        unlink(p);
-        free(p);
-        return NULL;
-    }
-    *tmp_path = p;
-    return f;
-}
-
-/* Flushes, syncs and closes; false (with errno) on any failure. */
-static bool finish_file(FILE *f)
-{
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok && e)
-        errno = e;
-    return ok;
-}
-
 static bool same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -508,7 +461,7 @@ static enum ogq_status write_model(const struct ogq_model *m, const char *path,
     FILE *mf = NULL;
     enum ogq_status st = OGQ_OK;
     *oversize = false;
-    if (external && !(c.ext = open_temp(ext_path, &tmp_ext, err))) {
+    if (external && !(c.ext = ogq_temp_open(ext_path, &tmp_ext, err))) {
         st = err->code;
         goto out;
     }
@@ -527,54 +480,30 @@ static enum ogq_status write_model(const struct ogq_model *m, const char *path,
             goto out;
         }
     }
-    if (!(mf = open_temp(path, &tmp_model, err))) {
+    if (!(mf = ogq_temp_open(path, &tmp_model, err))) {
         st = err->code;
         goto out;
     }
     struct file_sink sink = {.base = {.append = sink_append}, .f = mf};
     protobuf_c_message_pack_to_buffer(&mp->base, &sink.base);
-    bool ok = !sink.failed;
-    FILE *f = mf;
-    mf = NULL;
-    if (!finish_file(f) || !ok) {
+    if (sink.failed) {
         st = ogq_error_set(err, OGQ_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         goto out;
     }
+    /* The side file goes into place first: the model never names data that is not there. */
     if (c.ext) {
-        f = c.ext;
+        st = ogq_temp_commit(c.ext, tmp_ext, ext_path, true, err);
         c.ext = NULL;
-        if (!finish_file(f)) {
-            st = ogq_error_set(err, OGQ_ERR_IO, "%s: write failed: %s", ext_path, strerror(errno));
-            goto out;
-        }
-        if (rename(tmp_ext, ext_path) != 0) {
-            st = ogq_error_set(err, OGQ_ERR_IO, "%s: cannot rename into place: %s", ext_path,
-                               strerror(errno));
-            goto out;
-        }
-        free(tmp_ext);
         tmp_ext = NULL;
+        if (st != OGQ_OK)
+            goto out;
     }
-    if (rename(tmp_model, path) != 0) {
-        st = ogq_error_set(err, OGQ_ERR_IO, "%s: cannot rename into place: %s", path,
-                           strerror(errno));
-        goto out;
-    }
-    free(tmp_model);
+    st = ogq_temp_commit(mf, tmp_model, path, true, err);
+    mf = NULL;
     tmp_model = NULL;
 out:
-    if (mf)
-        fclose(mf);
-    if (c.ext)
-        fclose(c.ext);
-    if (tmp_model) {
-        unlink(tmp_model);
-        free(tmp_model);
-    }
-    if (tmp_ext) {
-        unlink(tmp_ext);
-        free(tmp_ext);
-    }
+    ogq_temp_discard(mf, tmp_model);
+    ogq_temp_discard(c.ext, tmp_ext);
     ctx_fini(&c);
     return st;
 }
@@ -642,17 +571,12 @@ enum ogq_status ogq_tensor_save_pb(const struct ogq_tensor *t, const char *path,
     FILE *f = NULL;
     if (!tp) {
         st = err->code ? err->code : OGQ_ERR_INTERNAL;
-    } else if (!(f = open_temp(path, &tmp, err))) {
+    } else if (!(f = ogq_temp_open(path, &tmp, err))) {
         st = err->code;
     } else {
         struct file_sink sink = {.base = {.append = sink_append}, .f = f};
         protobuf_c_message_pack_to_buffer(&tp->base, &sink.base);
-        bool ok = !sink.failed;
-        if (!finish_file(f) || !ok || rename(tmp, path) != 0) {
-            st = ogq_error_set(err, OGQ_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-            unlink(tmp);
-        }
-        free(tmp);
+        st = ogq_temp_commit(f, tmp, path, !sink.failed, err);
     }
     ctx_fini(&c);
     return st;

@@ -219,3 +219,45 @@ size_t ogq_rt_elem_size(enum ogq_dtype dtype)
     default: return 0;
     }
 }
+
+enum ogq_status ogq_read_ints_attr(const struct ogq_node *node, const char *name, size_t max,
+                                   int64_t min_value, int64_t *out, size_t *n,
+                                   struct ogq_error *err)
+{
+    const int64_t *v;
+    size_t cnt;
+    *n = 0;
+    if (!ogq_attr_ints(node, name, &v, &cnt))
+        return OGQ_OK;
+    if (cnt > max)
+        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
+                               "attribute '%s' has %zu values; at most %zu are supported", name,
+                               cnt, max);
+    for (size_t i = 0; i < cnt; i++) {
+        if (v[i] < min_value)
+            return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
+                                   "attribute '%s' has value %lld (must be >= %lld)", name,
+                                   (long long)v[i], (long long)min_value);
+        out[i] = v[i];
+    }
+    *n = cnt;
+    return OGQ_OK;
+}
+
+enum ogq_status ogq_read_auto_pad(const struct ogq_node *node, enum ogq_auto_pad *out,
+                                  struct ogq_error *err)
+{
+    const char *ap = ogq_node_attr_string(node, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") == 0)
+        *out = OGQ_AUTO_PAD_NOTSET;
+    else if (strcmp(ap, "SAME_UPPER") == 0)
+        *out = OGQ_AUTO_PAD_SAME_UPPER;
+    else if (strcmp(ap, "SAME_LOWER") == 0)
+        *out = OGQ_AUTO_PAD_SAME_LOWER;
+    else if (strcmp(ap, "VALID") == 0)
+        *out = OGQ_AUTO_PAD_VALID;
+    else
+        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "auto_pad '%s' is not supported",
+                               ap);
+    return OGQ_OK;
+}

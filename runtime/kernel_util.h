@@ -4,6 +4,7 @@
 #define OGQ_KERNEL_UTIL_H
 
 #include "kernel.h"
+#include "linalg.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,6 +46,16 @@ enum ogq_status ogq_normalize_axis(const struct ogq_kernel_ctx *ctx, int64_t axi
 
 /* INTS attribute: returns true and sets v and n when present. */
 bool ogq_attr_ints(const struct ogq_node *node, const char *name, const int64_t **v, size_t *n);
+
+/* Copies INTS attribute `name` (absent: *n = 0) into out[max], each value >= min_value.
+ * More than `max` values is OGQ_ERR_UNSUPPORTED, a smaller value OGQ_ERR_FORMAT. */
+enum ogq_status ogq_read_ints_attr(const struct ogq_node *node, const char *name, size_t max,
+                                   int64_t min_value, int64_t *out, size_t *n,
+                                   struct ogq_error *err);
+
+/* The node's auto_pad attribute (default NOTSET); unknown values are OGQ_ERR_UNSUPPORTED. */
+enum ogq_status ogq_read_auto_pad(const struct ogq_node *node, enum ogq_auto_pad *out,
+                                  struct ogq_error *err);
 
 /* Reads a 0-D or 1-D INT64/INT32 tensor into `out` (at most `max` values). */
 enum ogq_status ogq_read_ints(const struct ogq_kernel_ctx *ctx, const struct ogq_rt_tensor *t,

@@ -43,61 +43,25 @@ struct conv_attrs {
     int64_t out_pad[MAXS], out_shape[MAXS + 2];
 };
 
-static enum ogq_status read_ints_attr(const struct ogq_node *node, const char *name, size_t max,
-                                      int64_t min_value, int64_t *out, size_t *n,
-                                      struct ogq_error *err)
-{
-    const int64_t *v;
-    size_t cnt;
-    *n = 0;
-    if (!ogq_attr_ints(node, name, &v, &cnt))
-        return OGQ_OK;
-    if (cnt > max)
-        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
-                               "attribute '%s' has %zu values; at most %d spatial axes are "
-                               "supported",
-                               name, cnt, MAXS);
-    for (size_t i = 0; i < cnt; i++) {
-        if (v[i] < min_value)
-            return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
-                                   "attribute '%s' has value %lld (must be >= %lld)", name,
-                                   (long long)v[i], (long long)min_value);
-        out[i] = v[i];
-    }
-    *n = cnt;
-    return OGQ_OK;
-}
-
 static enum ogq_status parse_attrs(const struct ogq_node *node, bool transpose,
                                    struct conv_attrs *a, struct ogq_error *err)
 {
     memset(a, 0, sizeof *a);
     a->transpose = transpose;
-    const char *ap = ogq_node_attr_string(node, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") == 0)
-        a->auto_pad = OGQ_AUTO_PAD_NOTSET;
-    else if (strcmp(ap, "SAME_UPPER") == 0)
-        a->auto_pad = OGQ_AUTO_PAD_SAME_UPPER;
-    else if (strcmp(ap, "SAME_LOWER") == 0)
-        a->auto_pad = OGQ_AUTO_PAD_SAME_LOWER;
-    else if (strcmp(ap, "VALID") == 0)
-        a->auto_pad = OGQ_AUTO_PAD_VALID;
-    else
-        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "auto_pad '%s' is not supported",
-                               ap);
+    OGQ_TRY(ogq_read_auto_pad(node, &a->auto_pad, err));
     a->group = ogq_node_attr_int(node, "group", 1);
     if (a->group < 1)
         return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err, "group must be >= 1, got %lld",
                                (long long)a->group);
-    OGQ_TRY(read_ints_attr(node, "kernel_shape", MAXS, 1, a->kernel, &a->n_kernel, err));
-    OGQ_TRY(read_ints_attr(node, "strides", MAXS, 1, a->strides, &a->n_strides, err));
-    OGQ_TRY(read_ints_attr(node, "dilations", MAXS, 1, a->dil, &a->n_dil, err));
+    OGQ_TRY(ogq_read_ints_attr(node, "kernel_shape", MAXS, 1, a->kernel, &a->n_kernel, err));
+    OGQ_TRY(ogq_read_ints_attr(node, "strides", MAXS, 1, a->strides, &a->n_strides, err));
+    OGQ_TRY(ogq_read_ints_attr(node, "dilations", MAXS, 1, a->dil, &a->n_dil, err));
     /* ConvTranspose pads may be given with output_shape; negative pads are not valid. */
-    OGQ_TRY(read_ints_attr(node, "pads", 2 * MAXS, 0, a->pads, &a->n_pads, err));
+    OGQ_TRY(ogq_read_ints_attr(node, "pads", 2 * MAXS, 0, a->pads, &a->n_pads, err));
     if (transpose) {
-        OGQ_TRY(read_ints_attr(node, "output_padding", MAXS, 0, a->out_pad, &a->n_out_pad, err));
+        OGQ_TRY(ogq_read_ints_attr(node, "output_padding", MAXS, 0, a->out_pad, &a->n_out_pad, err));
         OGQ_TRY(
-            read_ints_attr(node, "output_shape", MAXS + 2, 0, a->out_shape, &a->n_out_shape, err));
+            ogq_read_ints_attr(node, "output_shape", MAXS + 2, 0, a->out_shape, &a->n_out_shape, err));
     }
     return OGQ_OK;
 }

@@ -43,31 +43,6 @@ struct pool_params {
     int64_t kernel[MAXS], strides[MAXS], dil[MAXS], pads[2 * MAXS];
 };
 
-static enum ogq_status read_ints_attr(const struct ogq_node *node, const char *name, size_t max,
-                                      int64_t min_value, int64_t *out, size_t *n,
-                                      struct ogq_error *err)
-{
-    const int64_t *v;
-    size_t cnt;
-    *n = 0;
-    if (!ogq_attr_ints(node, name, &v, &cnt))
-        return OGQ_OK;
-    if (cnt > max)
-        return ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err,
-                               "attribute '%s' has %zu values; at most %d spatial axes are "
-                               "supported",
-                               name, cnt, MAXS);
-    for (size_t i = 0; i < cnt; i++) {
-        if (v[i] < min_value)
-            return ogq_kernel_fail(node, OGQ_ERR_FORMAT, err,
-                                   "attribute '%s' has value %lld (must be >= %lld)", name,
-                                   (long long)v[i], (long long)min_value);
-        out[i] = v[i];
-    }
-    *n = cnt;
-    return OGQ_OK;
-}
-
 static enum ogq_status pool_prepare_kind(const struct ogq_node *node, enum pool_kind kind,
                                          bool global, void **params, struct ogq_error *err)
 {
@@ -89,31 +64,20 @@ static enum ogq_status pool_prepare_kind(const struct ogq_node *node, enum pool_
                                  (double)p->p);
     }
     if (st == OGQ_OK && !global) {
-        const char *ap = ogq_node_attr_string(node, "auto_pad", "NOTSET");
-        if (strcmp(ap, "NOTSET") == 0)
-            p->auto_pad = OGQ_AUTO_PAD_NOTSET;
-        else if (strcmp(ap, "SAME_UPPER") == 0)
-            p->auto_pad = OGQ_AUTO_PAD_SAME_UPPER;
-        else if (strcmp(ap, "SAME_LOWER") == 0)
-            p->auto_pad = OGQ_AUTO_PAD_SAME_LOWER;
-        else if (strcmp(ap, "VALID") == 0)
-            p->auto_pad = OGQ_AUTO_PAD_VALID;
-        else
-            st = ogq_kernel_fail(node, OGQ_ERR_UNSUPPORTED, err, "auto_pad '%s' is not supported",
-                                 ap);
+        st = ogq_read_auto_pad(node, &p->auto_pad, err);
         p->ceil_mode = ogq_node_attr_int(node, "ceil_mode", 0) != 0;
         p->count_include_pad = ogq_node_attr_int(node, "count_include_pad", 0) != 0;
         p->col_major = ogq_node_attr_int(node, "storage_order", 0) != 0;
         if (st == OGQ_OK)
-            st = read_ints_attr(node, "kernel_shape", MAXS, 1, p->kernel, &p->n_kernel, err);
+            st = ogq_read_ints_attr(node, "kernel_shape", MAXS, 1, p->kernel, &p->n_kernel, err);
         if (st == OGQ_OK && p->n_kernel == 0)
             st = ogq_kernel_fail(node, OGQ_ERR_FORMAT, err, "missing 'kernel_shape'");
         if (st == OGQ_OK)
-            st = read_ints_attr(node, "strides", MAXS, 1, p->strides, &p->n_strides, err);
+            st = ogq_read_ints_attr(node, "strides", MAXS, 1, p->strides, &p->n_strides, err);
         if (st == OGQ_OK)
-            st = read_ints_attr(node, "dilations", MAXS, 1, p->dil, &p->n_dil, err);
+            st = ogq_read_ints_attr(node, "dilations", MAXS, 1, p->dil, &p->n_dil, err);
         if (st == OGQ_OK)
-            st = read_ints_attr(node, "pads", 2 * MAXS, 0, p->pads, &p->n_pads, err);
+            st = ogq_read_ints_attr(node, "pads", 2 * MAXS, 0, p->pads, &p->n_pads, err);
     }
     if (st != OGQ_OK) {
         free(p);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "util/atomic_file.h"
 #include "util/checked.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -460,73 +461,13 @@ static enum ogq_status npy_header(const struct ogq_tensor *t, const char *what, 
     return OGQ_OK;
 }
 
-/* A temporary file next to `target`, opened for writing; *tmp receives its path. */
-static FILE *open_temp(const char *target, char **tmp, struct ogq_error *err)
-{
-    size_t len = strlen(target);
-    char *p = malloc(len + 16);
-    if (!p) {
-        OGQ_NOMEM(err);
-        return NULL;
-    }
-    snprintf(p, len + 16, "%s.tmp-XXXXXX", target);
-    int fd = mkstemp(p);
-    if (fd < 0) {
-        ogq_error_set(err, OGQ_ERR_IO, "%s: cannot create a temporary file next to it: %s", target,
-                      strerror(errno));
-        free(p);
-        return NULL;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        /* Not fatal: the file stays private to the user. */
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        ogq_error_set(err, OGQ_ERR_IO, "%s: %s", p, strerror(errno));
-        close(fd);
-        unlink(p);
-        free(p);
-        return NULL;
-    }
-    *tmp = p;
-    return f;
-}
-
-/* Flushes, syncs, closes and renames tmp to target; removes tmp on failure. */
-static enum ogq_status finish_temp(FILE *f, char *tmp, const char *target, bool ok,
-                                   struct ogq_error *err)
-{
-    int e = ok ? 0 : errno;
-    if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        ok = false;
-        e = errno;
-    }
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        e = errno;
-    }
-    if (ok && rename(tmp, target) != 0) {
-        ok = false;
-        e = errno;
-    }
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    if (!ok)
-        return ogq_error_set(err, OGQ_ERR_IO, "%s: write failed: %s", target,
-                             e ? strerror(e) : "unknown error");
-    return OGQ_OK;
-}
-
 enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t, struct ogq_error *err)
 {
     uint8_t *h;
     size_t hlen;
     OGQ_TRY(npy_header(t, path, &h, &hlen, err));
     char *tmp;
-    FILE *f = open_temp(path, &tmp, err);
+    FILE *f = ogq_temp_open(path, &tmp, err);
     if (!f) {
         free(h);
         return err ? err->code : OGQ_ERR_IO;
@@ -534,7 +475,7 @@ enum ogq_status ogq_npy_save(const char *path, const struct ogq_tensor *t, struc
     bool ok = fwrite(h, 1, hlen, f) == hlen &&
               (t->nbytes == 0 || fwrite(ogq_tensor_data(t), 1, t->nbytes, f) == t->nbytes);
     free(h);
-    return finish_temp(f, tmp, path, ok, err);
+    return ogq_temp_commit(f, tmp, path, ok, err);
 }
 
 /* ---------------------------------------------------------------- zip constants */
@@ -936,14 +877,10 @@ void ogq_npz_writer_abort(struct ogq_npz_writer *w)
 {
     if (!w)
         return;
-    if (w->f) {
-        fclose(w->f);
-        unlink(w->tmp);
-    }
+    ogq_temp_discard(w->f, w->tmp);
     for (size_t i = 0; i < w->n; i++)
         free(w->m[i].name);
     free(w->m);
-    free(w->tmp);
     free(w->path);
     free(w);
 }
@@ -957,7 +894,7 @@ enum ogq_status ogq_npz_writer_open(const char *path, unsigned flags, struct ogq
         return OGQ_NOMEM(err);
     }
     w->flags = flags;
-    if (!(w->f = open_temp(path, &w->tmp, err))) {
+    if (!(w->f = ogq_temp_open(path, &w->tmp, err))) {
         enum ogq_status st = err ? err->code : OGQ_ERR_IO;
         ogq_npz_writer_abort(w);
         return st;
@@ -1135,7 +1072,7 @@ enum ogq_status ogq_npz_writer_commit(struct ogq_npz_writer *w, struct ogq_error
     char *tmp = w->tmp;
     w->f = NULL;
     w->tmp = NULL;
-    enum ogq_status st = finish_temp(f, tmp, w->path, ok, err);
+    enum ogq_status st = ogq_temp_commit(f, tmp, w->path, ok, err);
     ogq_npz_writer_abort(w);
     return st;
 }

@@ -8,6 +8,7 @@
 #include "graph/model_io.h"
 #include "passes/quantize.h"
 #include "runtime/calib_data.h"
+#include "util/atomic_file.h"
 #include "util/json.h"
 
 static const char help[] =
@@ -108,9 +109,9 @@ static void print_table(const struct ogq_quant_report *r, const struct ogq_quant
 static bool write_report(const char *path, const struct ogq_quant_report *r,
                          const struct ogq_quantize_opts *o, const char *model, const char *out)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    char *tmp;
+    struct ogq_error err;
+    FILE *f = ogq_temp_open(path, &tmp, &err);
     if (!f)
         return false;
     struct ogq_json j;
@@ -219,13 +220,7 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
     ogq_json_end_object(&j);
     ogq_json_end_object(&j);
     fputc('\n', f);
-    bool ok = !ferror(f);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return false;
-    }
-    return true;
+    return ogq_temp_commit(f, tmp, path, !ferror(f), &err) == OGQ_OK;
 }
 
 #define MAX_GLOBS 64
