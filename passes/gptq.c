@@ -38,6 +38,7 @@ void ogq_gptq_opts_init(struct ogq_gptq_opts *o)
     o->act_order = false;
     o->static_groups = false;
     o->max_damp_tries = 6;
+    o->keep_prequant = false;
 }
 
 void ogq_qweight_fini(struct ogq_qweight *q)
@@ -46,6 +47,7 @@ void ogq_qweight_fini(struct ogq_qweight *q)
     free(q->scales);
     free(q->zeros);
     free(q->g_idx);
+    free(q->prequant);
     memset(q, 0, sizeof *q);
 }
 
@@ -82,7 +84,9 @@ static enum ogq_status qweight_alloc(struct ogq_qweight *q, int64_t rows, int64_
     q->scales = malloc((size_t)(rows * n_groups) * sizeof *q->scales);
     q->zeros = malloc((size_t)(rows * n_groups) * sizeof *q->zeros);
     q->g_idx = malloc((size_t)cols * sizeof *q->g_idx);
-    if (!q->codes || !q->scales || !q->zeros || !q->g_idx) {
+    if (o->keep_prequant)
+        q->prequant = malloc((size_t)(rows * cols) * sizeof *q->prequant);
+    if (!q->codes || !q->scales || !q->zeros || !q->g_idx || (o->keep_prequant && !q->prequant)) {
         ogq_qweight_fini(q);
         return OGQ_NOMEM(err);
     }
@@ -118,6 +122,8 @@ enum ogq_status ogq_rtn_quantize(const float *w, int64_t rows, int64_t cols,
         out->g_idx[c] = (int32_t)(c / gs);
     out->groups_contiguous = true;
     out->percdamp_used = 0.0;
+    if (out->prequant)
+        memcpy(out->prequant, w, (size_t)(rows * cols) * sizeof *w);
     return OGQ_OK;
 }
 
@@ -204,11 +210,13 @@ enum ogq_status ogq_gptq_quantize(const float *w, int64_t rows, int64_t cols, co
     float *wt = malloc((size_t)(rows * n) * sizeof *wt);    /* working Wᵀ, permuted */
     float *errb = malloc((size_t)(rows * B) * sizeof *errb); /* block errors, B × rows */
     uint8_t *codes_p = malloc((size_t)(rows * n));          /* codes, permuted column order */
+    float *pre_p = opts->keep_prequant ? malloc((size_t)(rows * n) * sizeof *pre_p) : NULL;
     float *gscale = malloc((size_t)rows * sizeof *gscale);  /* current grid per row */
     float *gzero = malloc((size_t)rows * sizeof *gzero);
     unsigned char *dead = calloc((size_t)n, 1);
     int64_t *perm = NULL;
-    if (!hd || !work || !u || !wz || !wt || !errb || !codes_p || !gscale || !gzero || !dead) {
+    if (!hd || !work || !u || !wz || !wt || !errb || !codes_p || !gscale || !gzero || !dead ||
+        (opts->keep_prequant && !pre_p)) {
         st = OGQ_NOMEM(err);
         goto out;
     }
@@ -319,6 +327,8 @@ enum ogq_status ogq_gptq_quantize(const float *w, int64_t rows, int64_t cols, co
                 float s = scale_r[r * stride], z = zero_r[r * stride];
                 int code = ogq_grid_code(col[r], s, z, maxq);
                 cp[r] = (uint8_t)code;
+                if (pre_p)
+                    pre_p[c * rows + r] = col[r];
                 e[r] = (col[r] - ogq_grid_value(code, s, z)) / d;
             }
             /* In-block update of the remaining columns of this block. */
@@ -341,6 +351,9 @@ enum ogq_status ogq_gptq_quantize(const float *w, int64_t rows, int64_t cols, co
         int64_t c = act ? perm[j] : j;
         for (int64_t r = 0; r < rows; r++)
             out->codes[r * n + c] = codes_p[j * rows + r];
+        if (pre_p)
+            for (int64_t r = 0; r < rows; r++)
+                out->prequant[r * n + c] = pre_p[j * rows + r];
         if (gs == 0)
             out->g_idx[c] = 0;
         else if (static_groups)
@@ -362,6 +375,7 @@ out:
     free(wt);
     free(errb);
     free(codes_p);
+    free(pre_p);
     free(gscale);
     free(gzero);
     free(dead);

@@ -31,6 +31,7 @@ struct ogq_gptq_opts {
     bool act_order;       /* process columns by descending diag(H) */
     bool static_groups;   /* with act_order: groups fixed on the original column order */
     int max_damp_tries;   /* Cholesky retries, λ ×10 each time; default 6 */
+    bool keep_prequant;   /* fill ogq_qweight.prequant (for refinement); default false */
 };
 
 void ogq_gptq_opts_init(struct ogq_gptq_opts *o);
@@ -47,6 +48,8 @@ struct ogq_qweight {
     float *scales;      /* rows*n_groups, owned */
     float *zeros;       /* rows*n_groups, owned; integer values */
     int32_t *g_idx;     /* cols, owned */
+    float *prequant;    /* rows*cols, owned, NULL unless opts.keep_prequant: the value each
+                         * weight had when it was rounded (GPTQ: error-compensated; RTN: w) */
     bool groups_contiguous; /* g_idx[c] == c / group_size for every c */
     /* Solver report. */
     double percdamp_used; /* relative damping that succeeded */

@@ -1,6 +1,7 @@
 /* quantize.c — the weight-quantization pass: targets, calibration, solving, rewrite.
  * See quantize.h for the before/after sketch and the memory bounds of the two modes. */
 #include "quantize.h"
+#include "quantize_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,9 @@
 #include "runtime/linalg.h"
 #include "rewrite_util.h"
 #include "target.h"
+#include "refine.h"
 #include "util/array.h"
+#include "util/json.h"
 
 #define METADATA_KEY "onnx_gptq.quantization"
 
@@ -26,6 +29,10 @@ void ogq_quantize_opts_init(struct ogq_quantize_opts *o)
     o->format = OGQ_FORMAT_QDQ;
     ogq_gptq_opts_init(&o->gptq);
     o->accuracy_level = 0; /* ORT computes in float32; 4 = int8 activations, faster */
+    o->act_bits = 0;
+    o->act_calib = OGQ_ACT_MINMAX;
+    o->act_percentile = 99.99;
+    ogq_refine_config_init(&o->refine_cfg);
 }
 
 void ogq_quant_report_fini(struct ogq_quant_report *r)
@@ -37,6 +44,9 @@ void ogq_quant_report_fini(struct ogq_quant_report *r)
         free(r->layers[i].reason);
     }
     free(r->layers);
+    for (size_t i = 0; i < r->n_acts; i++)
+        free(r->acts[i].tensor);
+    free(r->acts);
     memset(r, 0, sizeof *r);
 }
 
@@ -62,15 +72,15 @@ bool ogq_glob_match(const char *p, const char *t)
     return *p == '\0';
 }
 
-static double now_seconds(void)
+double ogq_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void progress(const struct ogq_quantize_opts *o, const char *phase, size_t done,
-                     size_t total)
+void ogq_quantize_progress(const struct ogq_quantize_opts *o, const char *phase, size_t done,
+                           size_t total)
 {
     if (o->progress)
         o->progress(o->progress_user, phase, done, total);
@@ -338,18 +348,50 @@ static enum ogq_status run_calibration(struct ogq_executor *e, const struct ogq_
 {
     for (size_t b = 0; b < c->n_batches; b++) {
         OGQ_TRY(ogq_executor_run(e, c->batches[b], err));
-        progress(o, phase, b + 1, c->n_batches);
+        ogq_quantize_progress(o, phase, b + 1, c->n_batches);
     }
     return OGQ_OK;
 }
 
 /* ---------------------------------------------------------------- solving */
 
+enum ogq_status ogq_target_merge_groups(struct ogq_target *t, struct ogq_qweight *qs,
+                                        struct ogq_error *err)
+{
+    const int64_t rows = t->rows, cols = t->cols, total_rows = rows * t->groups;
+    struct ogq_qweight *q = &t->q;
+    *q = qs[0];
+    memset(&qs[0], 0, sizeof qs[0]);
+    free(q->prequant); /* only the solver's consumers need it */
+    q->prequant = NULL;
+    if (t->groups == 1)
+        return OGQ_OK;
+    int64_t ng = q->n_groups;
+    uint8_t *codes = realloc(q->codes, (size_t)(total_rows * cols));
+    if (codes)
+        q->codes = codes;
+    float *sc = realloc(q->scales, (size_t)(total_rows * ng) * sizeof *sc);
+    if (sc)
+        q->scales = sc;
+    float *zr = realloc(q->zeros, (size_t)(total_rows * ng) * sizeof *zr);
+    if (zr)
+        q->zeros = zr;
+    if (!codes || !sc || !zr)
+        return OGQ_NOMEM(err);
+    for (int64_t j = 1; j < t->groups; j++) {
+        memcpy(q->codes + j * rows * cols, qs[j].codes, (size_t)(rows * cols));
+        memcpy(q->scales + j * rows * ng, qs[j].scales, (size_t)(rows * ng) * sizeof *sc);
+        memcpy(q->zeros + j * rows * ng, qs[j].zeros, (size_t)(rows * ng) * sizeof *zr);
+    }
+    q->rows = total_rows;
+    return OGQ_OK;
+}
+
 /* Quantizes every conv group of t from its Hessians, fills t->q (merged) and the report. */
 static enum ogq_status solve_target(struct ogq_target *t, const struct ogq_quantize_opts *o,
                                     struct ogq_layer_report *l, struct ogq_error *err)
 {
-    double t0 = now_seconds();
+    double t0 = ogq_now_seconds();
     struct ogq_gptq_opts go = o->gptq;
     go.group_size = t->group_size;
     if (o->format == OGQ_FORMAT_QDQ || t->kind != OGQ_TARGET_MATMUL)
@@ -357,7 +399,7 @@ static enum ogq_status solve_target(struct ogq_target *t, const struct ogq_quant
     float *w = ogq_target_solver_weights(t);
     if (!w)
         return OGQ_NOMEM(err);
-    const int64_t rows = t->rows, cols = t->cols, total_rows = rows * t->groups;
+    const int64_t rows = t->rows, cols = t->cols;
     float *deq = malloc((size_t)(rows * cols) * sizeof *deq);
     struct ogq_qweight *qs = calloc((size_t)t->groups, sizeof *qs);
     enum ogq_status st = deq && qs ? OGQ_OK : OGQ_NOMEM(err);
@@ -391,33 +433,8 @@ static enum ogq_status solve_target(struct ogq_target *t, const struct ogq_quant
         ogq_hessian_fini(&t->h[j]); /* no longer needed: free memory early */
     }
     /* Merge the conv groups into one [rows·groups, cols] result (same g_idx: contiguous). */
-    if (st == OGQ_OK) {
-        struct ogq_qweight *q = &t->q;
-        *q = qs[0];
-        memset(&qs[0], 0, sizeof qs[0]);
-        if (t->groups > 1) {
-            int64_t ng = q->n_groups;
-            uint8_t *codes = realloc(q->codes, (size_t)(total_rows * cols));
-            if (codes)
-                q->codes = codes;
-            float *sc = realloc(q->scales, (size_t)(total_rows * ng) * sizeof *sc);
-            if (sc)
-                q->scales = sc;
-            float *zr = realloc(q->zeros, (size_t)(total_rows * ng) * sizeof *zr);
-            if (zr)
-                q->zeros = zr;
-            if (!codes || !sc || !zr) {
-                st = OGQ_NOMEM(err);
-            } else {
-                for (int64_t j = 1; j < t->groups; j++) {
-                    memcpy(q->codes + j * rows * cols, qs[j].codes, (size_t)(rows * cols));
-                    memcpy(q->scales + j * rows * ng, qs[j].scales, (size_t)(rows * ng) * sizeof *sc);
-                    memcpy(q->zeros + j * rows * ng, qs[j].zeros, (size_t)(rows * ng) * sizeof *zr);
-                }
-                q->rows = total_rows;
-            }
-        }
-    }
+    if (st == OGQ_OK)
+        st = ogq_target_merge_groups(t, qs, err);
     for (int64_t j = 0; qs && j < t->groups; j++)
         ogq_qweight_fini(&qs[j]);
     free(qs);
@@ -425,14 +442,14 @@ static enum ogq_status solve_target(struct ogq_target *t, const struct ogq_quant
     free(w);
     l->loss = loss;
     l->loss_rtn = loss_rtn;
-    l->seconds = now_seconds() - t0;
+    l->seconds = ogq_now_seconds() - t0;
     l->quantized = st == OGQ_OK;
     return st;
 }
 
 /* Dequantized weight as a runtime tensor for executor overrides (sequential mode). */
-static enum ogq_status make_override(struct ogq_target *t, struct ogq_rt_tensor *rt,
-                                     struct ogq_error *err)
+enum ogq_status ogq_target_make_override(struct ogq_target *t, struct ogq_rt_tensor *rt,
+                                         struct ogq_error *err)
 {
     const struct ogq_tensor *w = t->weight->initializer;
     t->w_deq = malloc(w->nbytes ? w->nbytes : 1);
@@ -446,24 +463,179 @@ static enum ogq_status make_override(struct ogq_target *t, struct ogq_rt_tensor 
 
 /* ---------------------------------------------------------------- metadata */
 
-static enum ogq_status record_metadata(struct ogq_model *m, const struct ogq_quantize_opts *o,
-                                       const struct ogq_calib_set *c, struct ogq_error *err)
+/* The metadata value (README "Metadata"): settings, then activation pairs and refinement. */
+static void write_metadata(FILE *f, const struct ogq_quantize_opts *o, const struct ogq_calib_set *c,
+                           const struct ogq_quant_report *r)
 {
-    char json[1024];
+    struct ogq_json j;
+    ogq_json_init(&j, f, false);
     const struct ogq_gptq_opts *g = &o->gptq;
-    snprintf(json, sizeof json,
-             "{\"tool\":\"onnx-gptq\",\"tool_version\":\"%s\",\"method\":\"%s\",\"format\":\"%s\","
-             "\"bits\":%d,\"group_size\":%lld,\"symmetric\":%s,\"act_order\":%s,"
-             "\"static_groups\":%s,\"damp_percent\":%g,\"block_size\":%lld,\"mse_grid\":%s,"
-             "\"sequential\":%s,\"calibration_samples\":%lld}",
-             OGQ_VERSION, o->method == OGQ_METHOD_GPTQ ? "gptq" : "rtn",
-             o->format == OGQ_FORMAT_QDQ ? "qdq" : "matmulnbits", g->grid.bits,
-             (long long)g->group_size, g->grid.sym ? "true" : "false",
-             g->act_order ? "true" : "false",
-             (g->static_groups || o->format == OGQ_FORMAT_QDQ) ? "true" : "false", g->percdamp,
-             (long long)g->block_size, g->grid.mse ? "true" : "false",
-             o->sequential ? "true" : "false", (long long)c->n_samples);
-    return ogq_model_set_metadata(m, METADATA_KEY, json, err);
+    ogq_json_begin_object(&j);
+    ogq_json_key(&j, "tool");
+    ogq_json_string(&j, "onnx-gptq");
+    ogq_json_key(&j, "tool_version");
+    ogq_json_string(&j, OGQ_VERSION);
+    ogq_json_key(&j, "method");
+    ogq_json_string(&j, o->method == OGQ_METHOD_GPTQ ? "gptq" : "rtn");
+    ogq_json_key(&j, "format");
+    ogq_json_string(&j, o->format == OGQ_FORMAT_QDQ ? "qdq" : "matmulnbits");
+    ogq_json_key(&j, "bits");
+    ogq_json_int(&j, g->grid.bits);
+    ogq_json_key(&j, "group_size");
+    ogq_json_int(&j, g->group_size);
+    ogq_json_key(&j, "symmetric");
+    ogq_json_bool(&j, g->grid.sym);
+    ogq_json_key(&j, "act_order");
+    ogq_json_bool(&j, g->act_order);
+    ogq_json_key(&j, "static_groups");
+    ogq_json_bool(&j, g->static_groups || o->format == OGQ_FORMAT_QDQ);
+    ogq_json_key(&j, "damp_percent");
+    ogq_json_double(&j, g->percdamp);
+    ogq_json_key(&j, "block_size");
+    ogq_json_int(&j, g->block_size);
+    ogq_json_key(&j, "mse_grid");
+    ogq_json_bool(&j, g->grid.mse);
+    ogq_json_key(&j, "sequential");
+    ogq_json_bool(&j, o->sequential || o->refine || o->act_bits > 0);
+    ogq_json_key(&j, "calibration_samples");
+    ogq_json_int(&j, c->n_samples);
+
+    const struct ogq_gaq_config *gaq = &o->refine_cfg.gradual_activation_quantization_config;
+    const bool gaq_used = o->refine && gaq->enabled;
+    const double final_q =
+        gaq_used ? ogq_gaq_fraction(gaq, r->refine_steps - 1, r->refine_steps) : 1.0;
+    ogq_json_key(&j, "activation_quantization");
+    if (o->act_bits <= 0) {
+        ogq_json_null(&j);
+    } else {
+        ogq_json_begin_object(&j);
+        ogq_json_key(&j, "bits");
+        ogq_json_int(&j, o->act_bits);
+        ogq_json_key(&j, "symmetric");
+        ogq_json_bool(&j, o->act_sym);
+        ogq_json_key(&j, "dtype");
+        ogq_json_string(&j, o->act_sym ? "int8" : "uint8");
+        ogq_json_key(&j, "granularity");
+        ogq_json_string(&j, "per_tensor");
+        ogq_json_key(&j, "calibration_method");
+        ogq_json_string(&j, ogq_act_calib_method_name(o->act_calib));
+        if (o->act_calib == OGQ_ACT_PERCENTILE) {
+            ogq_json_key(&j, "percentile");
+            ogq_json_double(&j, o->act_percentile);
+        }
+        ogq_json_key(&j, "outputs_quantized");
+        ogq_json_bool(&j, o->act_outputs);
+        ogq_json_key(&j, "tensors");
+        ogq_json_begin_array(&j);
+        for (size_t i = 0; i < r->n_acts; i++) {
+            const struct ogq_act_report *a = &r->acts[i];
+            ogq_json_begin_object(&j);
+            ogq_json_key(&j, "tensor");
+            ogq_json_string(&j, a->tensor);
+            ogq_json_key(&j, "role");
+            ogq_json_string(&j, a->is_output ? "output" : "input");
+            ogq_json_key(&j, "scale");
+            ogq_json_double(&j, a->qp.scale);
+            ogq_json_key(&j, "zero_point");
+            ogq_json_int(&j, a->qp.zero_point);
+            ogq_json_key(&j, "dtype");
+            ogq_json_string(&j, a->qp.sym ? "int8" : "uint8");
+            ogq_json_key(&j, "range");
+            ogq_json_begin_array(&j);
+            ogq_json_double(&j, a->qp.lo);
+            ogq_json_double(&j, a->qp.hi);
+            ogq_json_end_array(&j);
+            ogq_json_key(&j, "calibration_method");
+            ogq_json_string(&j, ogq_act_calib_method_name(o->act_calib));
+            ogq_json_key(&j, "gradual_activation_quantization");
+            if (!gaq_used) {
+                ogq_json_null(&j);
+            } else {
+                ogq_json_begin_object(&j);
+                ogq_json_key(&j, "initial_q_fraction");
+                ogq_json_double(&j, gaq->initial_q_fraction);
+                ogq_json_key(&j, "target_q_fraction");
+                ogq_json_double(&j, gaq->target_q_fraction);
+                ogq_json_key(&j, "start_step");
+                ogq_json_int(&j, gaq->start_step);
+                ogq_json_key(&j, "end_step");
+                ogq_json_int(&j, r->gaq_end_step);
+                ogq_json_key(&j, "steps");
+                ogq_json_int(&j, r->refine_steps);
+                ogq_json_key(&j, "final_q");
+                ogq_json_double(&j, final_q);
+                ogq_json_end_object(&j);
+            }
+            ogq_json_key(&j, "exported_q_fraction");
+            ogq_json_double(&j, 1.0);
+            ogq_json_end_object(&j);
+        }
+        ogq_json_end_array(&j);
+        ogq_json_end_object(&j);
+    }
+    ogq_json_key(&j, "refinement");
+    if (!o->refine) {
+        ogq_json_null(&j);
+    } else {
+        ogq_json_begin_object(&j);
+        ogq_json_key(&j, "config");
+        ogq_refine_config_write_json(&o->refine_cfg, &j);
+        ogq_json_key(&j, "steps_per_layer");
+        ogq_json_int(&j, r->refine_steps);
+        size_t improved = 0, kept = 0;
+        for (size_t i = 0; i < r->n_layers; i++) {
+            if (!r->layers[i].quantized || !r->layers[i].refined)
+                continue;
+            if (r->layers[i].refine_kept_start)
+                kept++;
+            else
+                improved++;
+        }
+        ogq_json_key(&j, "layers_improved");
+        ogq_json_int(&j, (int64_t)improved);
+        ogq_json_key(&j, "layers_kept_start");
+        ogq_json_int(&j, (int64_t)kept);
+        ogq_json_end_object(&j);
+    }
+    ogq_json_end_object(&j);
+}
+
+static enum ogq_status record_metadata(struct ogq_model *m, const struct ogq_quantize_opts *o,
+                                       const struct ogq_calib_set *c,
+                                       const struct ogq_quant_report *r, struct ogq_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return OGQ_NOMEM(err);
+    write_metadata(f, o, c, r);
+    if (fclose(f) != 0 || !text) {
+        free(text);
+        return OGQ_NOMEM(err);
+    }
+    enum ogq_status st = ogq_model_set_metadata(m, METADATA_KEY, text, err);
+    free(text);
+    return st;
+}
+
+static enum ogq_status report_acts(struct ogq_quant_report *r, const struct ogq_act_site *s,
+                                   size_t n, struct ogq_error *err)
+{
+    r->acts = calloc(n ? n : 1, sizeof *r->acts);
+    if (!r->acts)
+        return OGQ_NOMEM(err);
+    for (size_t i = 0; i < n; i++) {
+        struct ogq_act_report *a = &r->acts[r->n_acts];
+        a->tensor = strdup(s[i].value->name);
+        if (!a->tensor)
+            return OGQ_NOMEM(err);
+        r->n_acts++;
+        a->is_output = s[i].is_output;
+        a->qp = s[i].qp;
+        a->nonfinite = s[i].hist.nonfinite;
+    }
+    return OGQ_OK;
 }
 
 /* ---------------------------------------------------------------- driver */
@@ -485,20 +657,20 @@ static enum ogq_status calibrate_one_shot(struct ogq_model *m, struct ogq_target
         if (st == OGQ_OK)
             st = ogq_executor_observe(e, ts[i].node, observe_input, &ocs[i], err);
     }
-    double t0 = now_seconds();
+    double t0 = ogq_now_seconds();
     if (st == OGQ_OK)
         st = run_calibration(e, c, o, "calibrate", err);
-    r->seconds_calibration = now_seconds() - t0;
+    r->seconds_calibration = ogq_now_seconds() - t0;
     ogq_executor_free(e);
     for (size_t i = 0; i < n; i++)
         free(ocs[i].col);
     free(ocs);
-    t0 = now_seconds();
+    t0 = ogq_now_seconds();
     for (size_t i = 0; st == OGQ_OK && i < n; i++) {
         st = solve_target(&ts[i], o, &r->layers[ts[i].report], err);
-        progress(o, "quantize", i + 1, n);
+        ogq_quantize_progress(o, "quantize", i + 1, n);
     }
-    r->seconds_solve = now_seconds() - t0;
+    r->seconds_solve = ogq_now_seconds() - t0;
     return st;
 }
 
@@ -520,21 +692,21 @@ static enum ogq_status calibrate_sequential(struct ogq_model *m, struct ogq_targ
         if (st == OGQ_OK)
             st = ogq_executor_observe(e, ts[i].node, observe_input, &oc, err);
         ogq_executor_stop_after(e, ts[i].node);
-        double t0 = now_seconds();
+        double t0 = ogq_now_seconds();
         if (st == OGQ_OK)
             st = run_calibration(e, c, o, "calibrate", err);
-        r->seconds_calibration += now_seconds() - t0;
+        r->seconds_calibration += ogq_now_seconds() - t0;
         free(oc.col);
-        t0 = now_seconds();
+        t0 = ogq_now_seconds();
         if (st == OGQ_OK)
             st = solve_target(&ts[i], o, &r->layers[ts[i].report], err);
         /* Later layers see this layer's quantized weight. */
         if (st == OGQ_OK)
-            st = make_override(&ts[i], &overrides[i], err);
+            st = ogq_target_make_override(&ts[i], &overrides[i], err);
         if (st == OGQ_OK)
             st = ogq_executor_override(e, ts[i].weight, &overrides[i], err);
-        r->seconds_solve += now_seconds() - t0;
-        progress(o, "quantize", i + 1, n);
+        r->seconds_solve += ogq_now_seconds() - t0;
+        ogq_quantize_progress(o, "quantize", i + 1, n);
     }
     ogq_executor_free(e);
     free(overrides);
@@ -582,13 +754,21 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
                                    const struct ogq_quantize_opts *opts,
                                    struct ogq_quant_report *r, struct ogq_error *err)
 {
-    double t_start = now_seconds();
+    double t_start = ogq_now_seconds();
     memset(r, 0, sizeof *r);
     if (calib->n_batches == 0 || calib->n_samples == 0)
         return ogq_error_set(err, OGQ_ERR_USAGE, "calibration data is empty");
     if (opts->format == OGQ_FORMAT_MATMULNBITS && opts->gptq.grid.bits != 4 &&
         opts->gptq.grid.bits != 8)
         return ogq_error_set(err, OGQ_ERR_USAGE, "--format matmulnbits needs --bits 4 or 8");
+    if (opts->act_bits != 0 && opts->act_bits != 8)
+        return ogq_error_set(err, OGQ_ERR_USAGE, "--act-bits must be 8 (got %d)", opts->act_bits);
+    if (opts->act_calib == OGQ_ACT_PERCENTILE &&
+        !(opts->act_percentile > 0.0 && opts->act_percentile <= 100.0))
+        return ogq_error_set(err, OGQ_ERR_USAGE, "--act-percentile must be in (0, 100], got %g",
+                             opts->act_percentile);
+    if (opts->refine)
+        OGQ_TRY(ogq_refine_config_validate(&opts->refine_cfg, err));
     r->calib_samples = calib->n_samples;
     r->weight_bytes_before = initializer_bytes(m->graph);
     r->opset_before = ogq_model_opset(m, "");
@@ -596,8 +776,15 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
     struct ogq_target *ts = NULL;
     size_t n = 0;
     OGQ_TRY(find_targets(m, opts, &ts, &n, r, err));
-    enum ogq_status st = opts->sequential ? calibrate_sequential(m, ts, n, calib, opts, r, err)
-                                          : calibrate_one_shot(m, ts, n, calib, opts, r, err);
+    struct ogq_act_site *sites = NULL;
+    size_t n_sites = 0;
+    enum ogq_status st;
+    if (opts->refine || opts->act_bits > 0)
+        st = ogq_quantize_lockstep(m, ts, n, calib, opts, r, &sites, &n_sites, err);
+    else if (opts->sequential)
+        st = calibrate_sequential(m, ts, n, calib, opts, r, err);
+    else
+        st = calibrate_one_shot(m, ts, n, calib, opts, r, err);
     if (st == OGQ_OK)
         st = ensure_opset(m, ts, n, opts, err);
     for (size_t i = 0; st == OGQ_OK && i < n; i++) {
@@ -613,14 +800,20 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
         }
     }
     targets_free(ts, n);
+    if (st == OGQ_OK && n_sites) {
+        st = ogq_act_sites_rewrite(m->graph, sites, n_sites, err);
+        if (st == OGQ_OK)
+            st = report_acts(r, sites, n_sites, err);
+    }
+    ogq_act_sites_free(sites, n_sites);
     if (st == OGQ_OK) {
         ogq_graph_remove_dead(m->graph, NULL);
         st = ogq_graph_verify(m->graph, err);
     }
     if (st == OGQ_OK)
-        st = record_metadata(m, opts, calib, err);
+        st = record_metadata(m, opts, calib, r, err);
     r->opset_after = ogq_model_opset(m, "");
     r->weight_bytes_after = initializer_bytes(m->graph);
-    r->seconds_total = now_seconds() - t_start;
+    r->seconds_total = ogq_now_seconds() - t_start;
     return st;
 }

@@ -25,8 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "act_calib.h"
+#include "calib_set.h"
 #include "gptq.h"
 #include "graph/graph.h"
+#include "refine_config.h"
 #include "util/status.h"
 
 #ifdef __cplusplus
@@ -36,16 +39,6 @@ extern "C" {
 enum ogq_quant_method { OGQ_METHOD_GPTQ = 0, OGQ_METHOD_RTN };
 enum ogq_quant_format { OGQ_FORMAT_QDQ = 0, OGQ_FORMAT_MATMULNBITS };
 
-/* Calibration data: n_batches batches, each one tensor per executor input (in the order of
- * ogq_executor_input()). Borrowed by the pass. */
-struct ogq_calib_set {
-    size_t n_batches;
-    size_t n_inputs;
-    const struct ogq_tensor *const *const *batches; /* [batch][input] */
-    int64_t n_samples;
-};
-
-typedef void (*ogq_progress_fn)(void *user, const char *phase, size_t done, size_t total);
 
 struct ogq_quantize_opts {
     enum ogq_quant_method method;
@@ -58,6 +51,16 @@ struct ogq_quantize_opts {
     size_t n_exclude;
     int skip_first, skip_last;  /* leave the first/last N targets (topological order) */
     int64_t accuracy_level;     /* MatMulNBits attribute; default 0 (float32 compute) */
+    /* Static activation quantization (act_bits 0: off): per-tensor Q/DQ on the inputs (and
+     * with act_outputs the outputs) of the quantized layers. */
+    int act_bits;               /* 0 or 8 */
+    bool act_sym;               /* int8 zero point 0; else uint8 asymmetric */
+    enum ogq_act_calib_method act_calib;
+    double act_percentile;      /* for OGQ_ACT_PERCENTILE; default 99.99 */
+    bool act_outputs;
+    /* Gradient-based refinement of every quantized layer (after GPTQ/RTN). */
+    bool refine;
+    struct ogq_refine_config refine_cfg;
     int threads;
     ogq_progress_fn progress;   /* may be NULL */
     void *progress_user;
@@ -78,9 +81,28 @@ struct ogq_layer_report {
     double percdamp;    /* damping that succeeded (max over conv groups) */
     int damp_tries;
     int64_t dead_cols;
-    double loss;        /* proxy loss ½tr(ΔHΔᵀ) of the chosen method */
+    double loss;        /* proxy loss of the result: ½tr(ΔHΔᵀ) = mean ‖(W − Q)x‖²; with
+                         * refinement or activation quantization (the lockstep mode) the mean
+                         * over rows of ‖Q x̃ + b̂ − (W x + b)‖², student input x̃, teacher x */
     double loss_rtn;    /* same for round-to-nearest (the baseline) */
+    double loss_start;  /* lockstep mode: the same for GPTQ (or RTN) before refinement */
+    bool refined;       /* refinement ran on this layer */
+    bool refine_kept_start; /* ... and did not improve it: the start codes are kept */
+    int64_t refine_steps;
+    int64_t codes_changed;  /* by refinement */
+    bool bias_refined;      /* the layer's bias was trained */
+    double hessian_weight;  /* layer loss weight from the Hessian scores (1 without) */
+    double final_q;         /* GAQ fraction at the last step */
+    double seconds_refine;
     double seconds;
+};
+
+/* One activation QuantizeLinear/DequantizeLinear pair. */
+struct ogq_act_report {
+    char *tensor;       /* the float activation quantized */
+    bool is_output;     /* a quantized layer's output (else an input) */
+    struct ogq_act_qparams qp;
+    int64_t nonfinite;  /* NaN/Inf values seen in calibration (ignored) */
 };
 
 struct ogq_quant_report {
@@ -91,6 +113,11 @@ struct ogq_quant_report {
     int64_t calib_samples;
     int64_t opset_before, opset_after;
     double seconds_calibration, seconds_solve, seconds_total;
+    double seconds_act_calibration, seconds_hessian_scores, seconds_refine;
+    struct ogq_act_report *acts;
+    size_t n_acts;
+    int64_t refine_steps;   /* gradient steps per layer (refinement) */
+    int64_t gaq_end_step;   /* resolved end step of the GAQ schedule */
     double loss_total, loss_rtn_total;
     int64_t weight_bytes_before, weight_bytes_after;
 };

@@ -36,6 +36,21 @@ static const char help[] =
     "  --mse                 search the grid range minimising the quantization error\n"
     "  --sequential          calibrate each layer on the outputs of the quantized earlier\n"
     "                        layers (slower; one Hessian in memory at a time)\n"
+    "activations (static QDQ, off by default):\n"
+    "  --act-bits 8          per-tensor QuantizeLinear/DequantizeLinear on the inputs of\n"
+    "                        every quantized layer (uint8 asymmetric; int8 with --act-sym)\n"
+    "  --act-sym             symmetric int8 activations (zero point 0)\n"
+    "  --act-calib M         range calibration: minmax (default), percentile, mse, entropy\n"
+    "  --act-percentile P    for percentile: the percentile kept (default 99.99)\n"
+    "  --act-outputs         also quantize the outputs of the quantized layers\n"
+    "refinement (MCT GradientPTQ-style, after GPTQ/RTN; see README):\n"
+    "  --refine              train each layer's rounding (and bias) against the float model\n"
+    "  --refine-config F     JSON file with GradientPTQConfig settings (implies --refine)\n"
+    "  --refine-set K=V      one setting by its dotted name, e.g. n_epochs=20,\n"
+    "                        optimizer.lr=0.01, hessian_weights_config.per_sample=true\n"
+    "                        (repeatable; applied after --refine-config; implies --refine)\n"
+    "  --refine-epochs N     same as --refine-set n_epochs=N\n"
+    "  --refine-steps N      same as --refine-set n_steps=N (gradient steps per layer)\n"
     "targets:\n"
     "  --include GLOB        only nodes whose name or op type matches (repeatable)\n"
     "  --exclude GLOB        skip nodes whose name or op type matches (repeatable)\n"
@@ -75,8 +90,13 @@ static void progress_cb(void *user, const char *phase, size_t done, size_t total
 
 static void print_table(const struct ogq_quant_report *r, const struct ogq_quantize_opts *o)
 {
-    printf("%-32s %-7s %-13s %-9s %-8s %-12s %-12s %s\n", "layer", "op", "shape", "bits/grp",
-           "damp", o->method == OGQ_METHOD_GPTQ ? "gptq-loss" : "rtn-loss", "rtn-loss", "time");
+    const bool lockstep = o->refine || o->act_bits > 0;
+    const char *method = o->method == OGQ_METHOD_GPTQ ? "gptq-loss" : "rtn-loss";
+    printf("%-32s %-7s %-13s %-9s %-12s %-12s", "layer", "op", "shape", "bits/grp",
+           o->refine ? "refined-loss" : method, o->refine ? method : "rtn-loss");
+    if (o->refine)
+        printf(" %-12s %-16s", "rtn-loss", "refinement");
+    printf(" %s\n", "time");
     for (size_t i = 0; i < r->n_layers; i++) {
         const struct ogq_layer_report *l = &r->layers[i];
         if (!l->quantized)
@@ -91,19 +111,39 @@ static void print_table(const struct ogq_quant_report *r, const struct ogq_quant
             snprintf(bg, sizeof bg, "%d/%lld", l->bits, (long long)l->group_size);
         else
             snprintf(bg, sizeof bg, "%d/ch", l->bits);
-        printf("%-32.32s %-7s %-13s %-9s %-8.3g %-12.4g %-12.4g %.3fs\n", l->node, l->op, shape, bg,
-               l->percdamp, l->loss, l->loss_rtn, l->seconds);
+        printf("%-32.32s %-7s %-13s %-9s %-12.4g %-12.4g", l->node, l->op, shape, bg, l->loss,
+               o->refine ? l->loss_start : l->loss_rtn);
+        if (o->refine) {
+            char what[32];
+            if (l->refine_kept_start)
+                snprintf(what, sizeof what, "kept start");
+            else
+                snprintf(what, sizeof what, "%lld codes%s", (long long)l->codes_changed,
+                         l->bias_refined ? "+bias" : "");
+            printf(" %-12.4g %-16s", l->loss_rtn, what);
+        }
+        printf(" %.3fs\n", l->seconds);
     }
     for (size_t i = 0; i < r->n_layers; i++)
         if (!r->layers[i].quantized && r->layers[i].reason)
             printf("left in float: %s (%s): %s\n", r->layers[i].node, r->layers[i].op,
                    r->layers[i].reason);
+    if (r->n_acts)
+        printf("activations: %zu %s QuantizeLinear/DequantizeLinear pairs (%s)\n", r->n_acts,
+               o->act_sym ? "int8" : "uint8", ogq_act_calib_method_name(o->act_calib));
+    if (lockstep)
+        printf("losses are mean ||Q x~ + b~ - (W x + b)||^2 per row against the float model, "
+               "student inputs x~%s\n", o->refine ? "; refinement never keeps a worse layer" : "");
     printf("quantized %zu of %zu layers; proxy loss %.4g vs RTN %.4g (%.1f%%); weights %.2f MB -> "
-           "%.2f MB; calibration %.2fs, solve %.2fs, total %.2fs\n",
+           "%.2f MB; calibration %.2fs, solve %.2fs",
            r->n_quantized, r->n_layers, r->loss_total, r->loss_rtn_total,
            r->loss_rtn_total > 0 ? 100.0 * r->loss_total / r->loss_rtn_total : 100.0,
            (double)r->weight_bytes_before / 1e6, (double)r->weight_bytes_after / 1e6,
-           r->seconds_calibration, r->seconds_solve, r->seconds_total);
+           r->seconds_calibration, r->seconds_solve);
+    if (o->refine)
+        printf(" (refine %.2fs, Hessian scores %.2fs)", r->seconds_refine,
+               r->seconds_hessian_scores);
+    printf(", total %.2fs\n", r->seconds_total);
 }
 
 static bool write_report(const char *path, const struct ogq_quant_report *r,
@@ -145,6 +185,23 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
     ogq_json_bool(&j, o->gptq.grid.mse);
     ogq_json_key(&j, "sequential");
     ogq_json_bool(&j, o->sequential);
+    ogq_json_key(&j, "act_bits");
+    ogq_json_int(&j, o->act_bits);
+    if (o->act_bits) {
+        ogq_json_key(&j, "act_symmetric");
+        ogq_json_bool(&j, o->act_sym);
+        ogq_json_key(&j, "act_calibration");
+        ogq_json_string(&j, ogq_act_calib_method_name(o->act_calib));
+        ogq_json_key(&j, "act_percentile");
+        ogq_json_double(&j, o->act_percentile);
+        ogq_json_key(&j, "act_outputs");
+        ogq_json_bool(&j, o->act_outputs);
+    }
+    ogq_json_key(&j, "refine");
+    if (o->refine)
+        ogq_refine_config_write_json(&o->refine_cfg, &j);
+    else
+        ogq_json_null(&j);
     ogq_json_end_object(&j);
     ogq_json_key(&j, "layers");
     ogq_json_begin_array(&j);
@@ -183,9 +240,54 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
             ogq_json_double(&j, l->loss);
             ogq_json_key(&j, "loss_rtn");
             ogq_json_double(&j, l->loss_rtn);
+            if (o->refine || o->act_bits) {
+                ogq_json_key(&j, "loss_start");
+                ogq_json_double(&j, l->loss_start);
+            }
+            if (o->refine) {
+                ogq_json_key(&j, "refine");
+                ogq_json_begin_object(&j);
+                ogq_json_key(&j, "kept_start");
+                ogq_json_bool(&j, l->refine_kept_start);
+                ogq_json_key(&j, "codes_changed");
+                ogq_json_int(&j, l->codes_changed);
+                ogq_json_key(&j, "bias_refined");
+                ogq_json_bool(&j, l->bias_refined);
+                ogq_json_key(&j, "hessian_weight");
+                ogq_json_double(&j, l->hessian_weight);
+                ogq_json_key(&j, "steps");
+                ogq_json_int(&j, l->refine_steps);
+                ogq_json_key(&j, "final_q");
+                ogq_json_double(&j, l->final_q);
+                ogq_json_key(&j, "seconds");
+                ogq_json_double(&j, l->seconds_refine);
+                ogq_json_end_object(&j);
+            }
             ogq_json_key(&j, "seconds");
             ogq_json_double(&j, l->seconds);
         }
+        ogq_json_end_object(&j);
+    }
+    ogq_json_end_array(&j);
+    ogq_json_key(&j, "activations");
+    ogq_json_begin_array(&j);
+    for (size_t i = 0; i < r->n_acts; i++) {
+        const struct ogq_act_report *a = &r->acts[i];
+        ogq_json_begin_object(&j);
+        ogq_json_key(&j, "tensor");
+        ogq_json_string(&j, a->tensor);
+        ogq_json_key(&j, "role");
+        ogq_json_string(&j, a->is_output ? "output" : "input");
+        ogq_json_key(&j, "scale");
+        ogq_json_double(&j, a->qp.scale);
+        ogq_json_key(&j, "zero_point");
+        ogq_json_int(&j, a->qp.zero_point);
+        ogq_json_key(&j, "lo");
+        ogq_json_double(&j, a->qp.lo);
+        ogq_json_key(&j, "hi");
+        ogq_json_double(&j, a->qp.hi);
+        ogq_json_key(&j, "nonfinite_values");
+        ogq_json_int(&j, a->nonfinite);
         ogq_json_end_object(&j);
     }
     ogq_json_end_array(&j);
@@ -215,6 +317,14 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
     ogq_json_double(&j, r->seconds_calibration);
     ogq_json_key(&j, "seconds_solve");
     ogq_json_double(&j, r->seconds_solve);
+    ogq_json_key(&j, "seconds_act_calibration");
+    ogq_json_double(&j, r->seconds_act_calibration);
+    ogq_json_key(&j, "seconds_hessian_scores");
+    ogq_json_double(&j, r->seconds_hessian_scores);
+    ogq_json_key(&j, "seconds_refine");
+    ogq_json_double(&j, r->seconds_refine);
+    ogq_json_key(&j, "refine_steps_per_layer");
+    ogq_json_int(&j, r->refine_steps);
     ogq_json_key(&j, "seconds_total");
     ogq_json_double(&j, r->seconds_total);
     ogq_json_end_object(&j);
@@ -286,6 +396,9 @@ int cmd_quantize(int argc, char **argv)
     double d;
     bool quiet = false;
     char name[64];
+    const char *refine_config_path = NULL;
+    static char refine_sets[MAX_GLOBS][512];
+    size_t n_refine_sets = 0;
     for (const char *arg; (arg = cli_next(&a, name, sizeof name));) {
         const char *val;
 #define VALUE() (val = cli_value(&a, arg))
@@ -372,6 +485,50 @@ int cmd_quantize(int argc, char **argv)
                 o.skip_first = (int)v;
             else
                 o.skip_last = (int)v;
+        } else if (strcmp(arg, "--act-bits") == 0) {
+            if (!VALUE() || !cli_parse_int("quantize", arg, val, 8, 8, &v))
+                return CLI_EXIT_USAGE;
+            o.act_bits = (int)v;
+        } else if (strcmp(arg, "--act-sym") == 0) {
+            o.act_sym = true;
+        } else if (strcmp(arg, "--act-calib") == 0) {
+            if (!VALUE())
+                return CLI_EXIT_USAGE;
+            if (!ogq_act_calib_method_parse(val, &o.act_calib))
+                return cli_usage_error("quantize",
+                                       "--act-calib must be minmax, percentile, mse or entropy, "
+                                       "got '%s'", val);
+        } else if (strcmp(arg, "--act-percentile") == 0) {
+            if (!VALUE() || !cli_parse_double("quantize", arg, val, 1e-9, 100.0, &d))
+                return CLI_EXIT_USAGE;
+            o.act_percentile = d;
+        } else if (strcmp(arg, "--act-outputs") == 0) {
+            o.act_outputs = true;
+        } else if (strcmp(arg, "--refine") == 0) {
+            o.refine = true;
+        } else if (strcmp(arg, "--refine-config") == 0) {
+            if (!VALUE())
+                return CLI_EXIT_USAGE;
+            if (refine_config_path)
+                return cli_usage_error("quantize", "--refine-config given twice");
+            refine_config_path = val;
+            o.refine = true;
+        } else if (strcmp(arg, "--refine-set") == 0 || strcmp(arg, "--refine-epochs") == 0 ||
+                   strcmp(arg, "--refine-steps") == 0) {
+            if (!VALUE())
+                return CLI_EXIT_USAGE;
+            if (n_refine_sets >= MAX_GLOBS)
+                return cli_usage_error("quantize", "at most %d refinement settings", MAX_GLOBS);
+            char *pair = refine_sets[n_refine_sets++];
+            int len;
+            if (arg[9] == 's' && arg[10] == 'e')
+                len = snprintf(pair, sizeof refine_sets[0], "%s", val);
+            else
+                len = snprintf(pair, sizeof refine_sets[0], "%s=%s",
+                               arg[9] == 'e' ? "n_epochs" : "n_steps", val);
+            if (len < 0 || (size_t)len >= sizeof refine_sets[0])
+                return cli_usage_error("quantize", "%s: value too long", arg);
+            o.refine = true;
         } else if (strcmp(arg, "--accuracy-level") == 0) {
             if (!VALUE() || !cli_parse_int("quantize", arg, val, 0, 4, &v))
                 return CLI_EXIT_USAGE;
@@ -393,6 +550,18 @@ int cmd_quantize(int argc, char **argv)
         }
 #undef VALUE
     }
+    /* Refinement settings: the file first, then each --refine-set in order. */
+    struct ogq_error cerr;
+    ogq_error_clear(&cerr);
+    enum ogq_status cst = OGQ_OK;
+    if (refine_config_path)
+        cst = ogq_refine_config_load_json(&o.refine_cfg, refine_config_path, &cerr);
+    for (size_t i = 0; cst == OGQ_OK && i < n_refine_sets; i++)
+        cst = ogq_refine_config_set_pair(&o.refine_cfg, refine_sets[i], &cerr);
+    if (cst == OGQ_OK && o.refine)
+        cst = ogq_refine_config_validate(&o.refine_cfg, &cerr);
+    if (cst != OGQ_OK)
+        return cli_usage_error("quantize", "%s", cerr.msg);
     if (!model_path)
         return cli_usage_error("quantize", "missing MODEL");
     if (!calib_path)

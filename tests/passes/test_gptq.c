@@ -373,6 +373,57 @@ static void test_gptq_beats_rtn_held_out(void)
     free(w);
 }
 
+/* keep_prequant: every code is the grid's rounding of the recorded pre-rounding value, the
+ * codes are the same as without it, and (act order) the values come back in column order. */
+static void test_prequant_rounds_to_codes(void)
+{
+    const int64_t rows = 8, cols = 48, n = 256;
+    float *x = make_inputs(n, cols, 4);
+    double *h = hessian(x, n, cols);
+    float *w = make_weights(rows, cols);
+    for (int act = 0; act <= 1; act++) {
+        struct ogq_gptq_opts o;
+        ogq_gptq_opts_init(&o);
+        o.grid.bits = 3;
+        o.group_size = 16;
+        o.block_size = 8;
+        o.act_order = act;
+        struct ogq_qweight plain, kept;
+        struct ogq_error err;
+        CU_ASSERT_EQUAL_FATAL(ogq_gptq_quantize(w, rows, cols, h, &o, &plain, &err), OGQ_OK);
+        CU_ASSERT_PTR_NULL(plain.prequant);
+        o.keep_prequant = true;
+        CU_ASSERT_EQUAL_FATAL(ogq_gptq_quantize(w, rows, cols, h, &o, &kept, &err), OGQ_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(kept.prequant);
+        CU_ASSERT_EQUAL(memcmp(plain.codes, kept.codes, (size_t)(rows * cols)), 0);
+        int64_t bad = 0, moved = 0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                int64_t g = kept.g_idx[c];
+                float s = kept.scales[r * kept.n_groups + g], z = kept.zeros[r * kept.n_groups + g];
+                float p = kept.prequant[r * cols + c];
+                bad += ogq_grid_code(p, s, z, 7) != kept.codes[r * cols + c];
+                moved += p != w[r * cols + c];
+            }
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT(moved > rows * cols / 2); /* error feedback moved most weights */
+        ogq_qweight_fini(&plain);
+        ogq_qweight_fini(&kept);
+    }
+    struct ogq_gptq_opts o;
+    ogq_gptq_opts_init(&o);
+    o.keep_prequant = true;
+    o.group_size = 16;
+    struct ogq_qweight r;
+    struct ogq_error err;
+    CU_ASSERT_EQUAL_FATAL(ogq_rtn_quantize(w, rows, cols, &o, &r, &err), OGQ_OK);
+    CU_ASSERT_EQUAL(memcmp(r.prequant, w, sizeof(float) * (size_t)(rows * cols)), 0);
+    ogq_qweight_fini(&r);
+    free(x);
+    free(h);
+    free(w);
+}
+
 /* ---------------------------------------------------------------- bookkeeping */
 
 static void test_dead_columns_and_damping_retry(void)
@@ -484,6 +535,7 @@ int main(void)
     CU_add_test(s, "GPTQ == OBQ, groups + act order", test_gptq_equals_obq_groups_act_order);
     CU_add_test(s, "optimum <= GPTQ <= RTN (brute force)", test_gptq_between_optimum_and_rtn);
     CU_add_test(s, "GPTQ beats RTN on held-out rows", test_gptq_beats_rtn_held_out);
+    CU_add_test(s, "prequant values round to the codes", test_prequant_rounds_to_codes);
     CU_add_test(s, "dead columns, damping retry", test_dead_columns_and_damping_retry);
     CU_add_test(s, "act-order and static-group bookkeeping", test_act_order_group_bookkeeping);
     CU_add_test(s, "bad options", test_bad_options);
