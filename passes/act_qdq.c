@@ -1,6 +1,7 @@
 /* act_qdq.c — activation quantization placeholders and their QDQ rewrite (see act_qdq.h). */
 #include "act_qdq.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,88 @@ enum ogq_status ogq_act_sites_rewrite(struct ogq_graph *g, struct ogq_act_site *
         struct ogq_value *dqin[3] = {vq, vscale, vzp};
         OGQ_TRY(ogq_graph_insert_node(g, before, "DequantizeLinear", "", unique, dqin, 3, &s->fq,
                                       1, &dqn, err));
+    }
+    return OGQ_OK;
+}
+
+enum ogq_status ogq_act_quantize_gemm_biases(struct ogq_model *m, const struct ogq_target *ts,
+                                             size_t n, const struct ogq_act_site *sites,
+                                             size_t n_sites, size_t *n_done,
+                                             struct ogq_error *err)
+{
+    struct ogq_graph *g = m->graph;
+    *n_done = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ogq_target *t = &ts[i];
+        const struct ogq_node *node = t->node;
+        if (t->kind != OGQ_TARGET_GEMM || t->q.bits != 8 || t->q.n_groups != 1 ||
+            node->n_inputs < 3 || !node->inputs[2])
+            continue;
+        if (ogq_node_attr_float(node, "alpha", 1.0f) != 1.0f ||
+            ogq_node_attr_float(node, "beta", 1.0f) != 1.0f)
+            continue;
+        const struct ogq_act_site *site = NULL;
+        for (size_t k = 0; k < n_sites; k++)
+            if (sites[k].fq == node->inputs[0])
+                site = &sites[k];
+        struct ogq_value *b = node->inputs[2];
+        const struct ogq_tensor *bt = b->initializer;
+        if (!site || !bt || b->producer || b->n_uses != 1 || b->is_graph_input ||
+            bt->dtype != OGQ_DTYPE_FLOAT || bt->rank != 1 || bt->numel != t->q.rows)
+            continue;
+        const int64_t rows = t->q.rows;
+        const float *bf = ogq_tensor_data(bt);
+        bool fits = true;
+        for (int64_t r = 0; r < rows && fits; r++) {
+            double sc = (double)site->qp.scale * (double)t->q.scales[r];
+            double v = sc > 0.0 ? rint((double)bf[r] / sc) : 0.0;
+            fits = sc > 0.0 && (float)sc > 0.0f && fabs(v) <= 2147483647.0;
+        }
+        if (!fits)
+            continue;
+        struct ogq_tensor *q = NULL, *scale = NULL;
+        OGQ_TRY(ogq_tensor_new(NULL, OGQ_DTYPE_INT32, 1, &rows, &q, err));
+        enum ogq_status st = ogq_tensor_new(NULL, OGQ_DTYPE_FLOAT, 1, &rows, &scale, err);
+        if (st != OGQ_OK) {
+            ogq_tensor_free(q);
+            return st;
+        }
+        int32_t *qd = ogq_tensor_data(q);
+        float *sd = ogq_tensor_data(scale);
+        for (int64_t r = 0; r < rows; r++) {
+            /* The scale is rounded to float first: DequantizeLinear multiplies by it. */
+            sd[r] = (float)((double)site->qp.scale * (double)t->q.scales[r]);
+            qd[r] = (int32_t)rint((double)bf[r] / (double)sd[r]);
+        }
+        struct ogq_value *vq, *vs, *vout;
+        OGQ_TRY(ogq_add_initializer(g, b->name, "_quantized", q, &vq, err));
+        OGQ_TRY(ogq_add_initializer(g, b->name, "_scale", scale, &vs, err));
+        OGQ_TRY(ogq_add_fresh_value(g, b->name, "_dequantized", &vout, err));
+        char name[512], unique[600];
+        snprintf(name, sizeof name, "%s_DequantizeLinear", b->name);
+        ogq_graph_unique_name(g, name, unique, sizeof unique);
+        struct ogq_value *ins[2] = {vq, vs};
+        struct ogq_node *dq;
+        OGQ_TRY(ogq_graph_insert_node(g, t->node, "DequantizeLinear", "", unique, ins, 2, &vout,
+                                      1, &dq, err));
+        OGQ_TRY(ogq_node_set_attr_int(dq, "axis", 0, err));
+        OGQ_TRY(ogq_node_set_input(g, t->node, 2, vout, err));
+        /* ORT's selector reads `beta` without a default: spell out the ONNX default. */
+        OGQ_TRY(ogq_node_set_attr_float(t->node, "beta", 1.0f, err));
+        /* ORT's QGemm rewrite also needs the weight's zero point as an input; symmetric
+         * weights have none (ONNX's default is 0), so give the explicit zeros. */
+        struct ogq_node *wdq = node->inputs[1] ? node->inputs[1]->producer : NULL;
+        if (wdq && strcmp(wdq->op_type, "DequantizeLinear") == 0 && wdq->n_inputs == 2 &&
+            wdq->inputs[0]->initializer && wdq->inputs[1]->initializer) {
+            const struct ogq_tensor *ws = wdq->inputs[1]->initializer;
+            struct ogq_tensor *zp = NULL;
+            OGQ_TRY(ogq_tensor_new(NULL, wdq->inputs[0]->initializer->dtype, ws->rank, ws->dims,
+                                   &zp, err));
+            struct ogq_value *vzp;
+            OGQ_TRY(ogq_add_initializer(g, wdq->inputs[0]->name, "_zero_point", zp, &vzp, err));
+            OGQ_TRY(ogq_node_set_input(g, wdq, 2, vzp, err));
+        }
+        (*n_done)++;
     }
     return OGQ_OK;
 }

@@ -53,6 +53,17 @@ struct ogq_act_site *ogq_act_site_of_fq(struct ogq_act_site *sites, size_t n,
 enum ogq_status ogq_act_sites_rewrite(struct ogq_graph *g, struct ogq_act_site *sites, size_t n,
                                       struct ogq_error *err);
 
+/* ONNX Runtime fuses a QDQ Gemm into QGemm only when its bias comes from an int32
+ * DequantizeLinear with scale s_x·s_w[n] (per-tensor activation, per-channel weight):
+ * rewrites the float bias C of every such Gemm target (8-bit per-channel weights, input
+ * site, constant bias [N] read only by it, alpha = beta = 1) to that form. The int32
+ * rounding error is at most s_x·s_w/2 per output. Targets whose bias would overflow int32
+ * keep the float bias. Call after ogq_act_sites_rewrite, with t->q still filled. */
+enum ogq_status ogq_act_quantize_gemm_biases(struct ogq_model *m, const struct ogq_target *ts,
+                                             size_t n, const struct ogq_act_site *sites,
+                                             size_t n_sites, size_t *n_done,
+                                             struct ogq_error *err);
+
 void ogq_act_sites_free(struct ogq_act_site *sites, size_t n);
 
 #endif

@@ -799,12 +799,14 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
             r->loss_rtn_total += r->layers[t->report].loss_rtn;
         }
     }
-    targets_free(ts, n);
     if (st == OGQ_OK && n_sites) {
         st = ogq_act_sites_rewrite(m->graph, sites, n_sites, err);
+        if (st == OGQ_OK && opts->format == OGQ_FORMAT_QDQ)
+            st = ogq_act_quantize_gemm_biases(m, ts, n, sites, n_sites, &r->int32_biases, err);
         if (st == OGQ_OK)
             st = report_acts(r, sites, n_sites, err);
     }
+    targets_free(ts, n);
     ogq_act_sites_free(sites, n_sites);
     if (st == OGQ_OK) {
         ogq_graph_remove_dead(m->graph, NULL);

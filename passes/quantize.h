@@ -116,6 +116,7 @@ struct ogq_quant_report {
     double seconds_act_calibration, seconds_hessian_scores, seconds_refine;
     struct ogq_act_report *acts;
     size_t n_acts;
+    size_t int32_biases;    /* Gemm biases stored as int32 + DequantizeLinear (for QGemm) */
     int64_t refine_steps;   /* gradient steps per layer (refinement) */
     int64_t gaq_end_step;   /* resolved end step of the GAQ schedule */
     double loss_total, loss_rtn_total;

@@ -317,6 +317,8 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
     ogq_json_double(&j, r->seconds_calibration);
     ogq_json_key(&j, "seconds_solve");
     ogq_json_double(&j, r->seconds_solve);
+    ogq_json_key(&j, "int32_biases");
+    ogq_json_int(&j, (int64_t)r->int32_biases);
     ogq_json_key(&j, "seconds_act_calibration");
     ogq_json_double(&j, r->seconds_act_calibration);
     ogq_json_key(&j, "seconds_hessian_scores");

@@ -197,6 +197,10 @@ def model_cases(tool, tmp):
                 ops = {n.op_type for n in onnx.load(opt_path).graph.node}
                 check(bool(ops & INTEGER_OPS),
                       f"{t}: ORT fuses QDQ into integer kernels ({sorted(ops & INTEGER_OPS)})")
+                if name == "mlp":  # Gemm with bias: needs the int32 bias and weight zero point
+                    check("QGemm" in ops, f"{t}: the biased Gemm becomes QGemm")
+                if name == "cnn":
+                    check("QLinearConv" in ops, f"{t}: Conv becomes QLinearConv")
             check_metadata(out, t, refine="--refine" in flags)
 
         # Each range calibration method.
