@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Accuracy of quantized models: float vs RTN vs GPTQ at 4 and 3 bits.
 
-usage: python3 bench/accuracy.py [--build build] [--shared ../shared] [--quick]
+usage: python3 bench/accuracy.py [--build build] [--shared ../shared] [--quick | --real-only]
+                                 [--variants rtn,gptq,refine,a8-gptq,a8-refine] [--bits 4,3]
 
 Models:
   - the tests' generated MLP, CNN and transformer block (tests/runtime/ort/gen_models.py),
@@ -124,28 +125,42 @@ def real_cases(shared):
     return cases
 
 
+VARIANTS = {
+    "rtn": ["--method", "rtn"],
+    "gptq": [],
+    "refine": ["--refine"],
+    "a8-gptq": ["--act-bits", "8"],
+    "a8-refine": ["--act-bits", "8", "--refine"],
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--shared", default=os.path.join(HERE, "..", "..", "shared"))
     ap.add_argument("--quick", action="store_true", help="generated models only")
+    ap.add_argument("--real-only", action="store_true", help="real models only")
+    ap.add_argument("--variants", default="rtn,gptq",
+                    help="comma list of: " + ", ".join(VARIANTS))
+    ap.add_argument("--bits", default="4,3")
     args = ap.parse_args()
     tool = os.path.join(args.build, "tools", "onnx-gptq")
     print("| model | bits | method | SNR vs float (dB) | top-1 agreement | quantize time (s) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        cases = generated_cases(tmp) + ([] if args.quick else real_cases(args.shared))
+        cases = ([] if args.real_only else generated_cases(tmp)) + \
+            ([] if args.quick else real_cases(args.shared))
         for name, path, calib, evals, group in cases:
             calib_path = os.path.join(tmp, name + "_calib.npz")
             np.savez(calib_path, **calib)
             ref = run_all(path, evals)
             print(f"| {name} | 32 | float | inf | 1.000 | - |")
-            for bits in [4, 3]:
-                for method in ["rtn", "gptq"]:
+            for bits in [int(b) for b in args.bits.split(",")]:
+                for method in args.variants.split(","):
                     out = os.path.join(tmp, f"{name}_{bits}_{method}.onnx")
                     t0 = time.time()
                     r = subprocess.run([tool, "quantize", path, "--calib", calib_path, "-o", out,
-                                        "--bits", str(bits), "--method", method,
+                                        "--bits", str(bits), *VARIANTS[method],
                                         "--group-size", group, "--quiet"],
                                        capture_output=True, text=True)
                     dt = time.time() - t0

@@ -305,14 +305,17 @@ static enum ogq_status hessian_weights(const struct ogq_model *m, const struct o
     } else {
         ogq_hessian_layer_weights(scores, n, ns, h->norm_scores, h->log_norm, h->scale_log_norm,
                                   layer_w);
-        /* Each layer is trained on its own, so only the balance of its loss against the
-         * rounding regulariser matters: scale the weights to mean 1 across layers. */
+        /* Each layer is trained on its own, so a weight only sets the balance of that
+         * layer's loss against its rounding regulariser. MCT's weights are relative to the
+         * least sensitive layer (log_norm makes its weight 0, which in a joint loss still
+         * leaves it the gradients of later compare points, but here would switch its
+         * refinement off): use 1 + weight, scaled to mean 1 across layers. */
         double mean = 0.0;
         for (size_t i = 0; i < n; i++)
-            mean += layer_w[i];
+            mean += 1.0 + layer_w[i];
         mean /= (double)n;
         for (size_t i = 0; i < n; i++)
-            layer_w[i] = mean > 0.0 ? layer_w[i] / mean : 1.0;
+            layer_w[i] = (1.0 + layer_w[i]) / mean;
     }
     free(scores);
     r->seconds_hessian_scores = ogq_now_seconds() - t0;

@@ -135,9 +135,12 @@ def model_cases(tool, tmp):
     for name, extra in group.items():
         spec = specs[name]
         rng = np.random.default_rng(11)
-        both = make_data(name, rng, 192)
-        calib = {k: v[:128] for k, v in both.items()}
-        held = {k: v[128:] for k, v in both.items()}
+        # Rows per layer: the MLP sees one row per sample, so it gets 1024 samples (8x its
+        # widest K); with 128 rows refinement fits the calibration set, not the task.
+        n_cal, n_held = (1024, 256) if name == "mlp" else (128, 64)
+        both = make_data(name, rng, n_cal + n_held)
+        calib = {k: v[:n_cal] for k, v in both.items()}
+        held = {k: v[n_cal:] for k, v in both.items()}
         calib_path = os.path.join(tmp, f"{name}_calib.npz")
         np.savez(calib_path, **calib)
         ref = run_ort(spec.path, held)
