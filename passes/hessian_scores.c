@@ -26,7 +26,7 @@ void ogq_hessian_scores_opts_init(struct ogq_hessian_scores_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->num_samples = 32;
-    o->num_probes = 8;
+    o->num_probes = 2;
     o->rel_eps = 1e-3;
     o->seed = 0;
     o->threads = 0;

@@ -28,7 +28,7 @@ extern "C" {
 
 struct ogq_hessian_scores_opts {
     int64_t num_samples; /* use the first N calibration samples (whole batches); <= 0: all */
-    int64_t num_probes;  /* random directions per sample, default 8 */
+    int64_t num_probes;  /* random directions per sample, default 2 (the per-layer weights average over samples) */
     double rel_eps;      /* default 1e-3 */
     uint64_t seed;       /* probes are deterministic for a seed */
     int threads;

@@ -463,12 +463,10 @@ enum ogq_status ogq_target_make_override(struct ogq_target *t, struct ogq_rt_ten
 
 /* ---------------------------------------------------------------- metadata */
 
-/* The metadata value (README "Metadata"): settings, then activation pairs and refinement. */
-static void write_metadata(FILE *f, const struct ogq_quantize_opts *o, const struct ogq_calib_set *c,
-                           const struct ogq_quant_report *r)
+void ogq_quantize_metadata_json(struct ogq_json *jw, const struct ogq_quantize_opts *o,
+                                const struct ogq_quant_report *r)
 {
-    struct ogq_json j;
-    ogq_json_init(&j, f, false);
+#define j (*jw)
     const struct ogq_gptq_opts *g = &o->gptq;
     ogq_json_begin_object(&j);
     ogq_json_key(&j, "tool");
@@ -498,7 +496,7 @@ static void write_metadata(FILE *f, const struct ogq_quantize_opts *o, const str
     ogq_json_key(&j, "sequential");
     ogq_json_bool(&j, o->sequential || o->refine || o->act_bits > 0);
     ogq_json_key(&j, "calibration_samples");
-    ogq_json_int(&j, c->n_samples);
+    ogq_json_int(&j, r->calib_samples);
 
     const struct ogq_gaq_config *gaq = &o->refine_cfg.gradual_activation_quantization_config;
     const bool gaq_used = o->refine && gaq->enabled;
@@ -547,6 +545,8 @@ static void write_metadata(FILE *f, const struct ogq_quantize_opts *o, const str
             ogq_json_end_array(&j);
             ogq_json_key(&j, "calibration_method");
             ogq_json_string(&j, ogq_act_calib_method_name(o->act_calib));
+            ogq_json_key(&j, "nonfinite_values_seen");
+            ogq_json_int(&j, a->nonfinite);
             ogq_json_key(&j, "gradual_activation_quantization");
             if (!gaq_used) {
                 ogq_json_null(&j);
@@ -598,10 +598,10 @@ static void write_metadata(FILE *f, const struct ogq_quantize_opts *o, const str
         ogq_json_end_object(&j);
     }
     ogq_json_end_object(&j);
+#undef j
 }
 
 static enum ogq_status record_metadata(struct ogq_model *m, const struct ogq_quantize_opts *o,
-                                       const struct ogq_calib_set *c,
                                        const struct ogq_quant_report *r, struct ogq_error *err)
 {
     char *text = NULL;
@@ -609,7 +609,9 @@ static enum ogq_status record_metadata(struct ogq_model *m, const struct ogq_qua
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return OGQ_NOMEM(err);
-    write_metadata(f, o, c, r);
+    struct ogq_json j;
+    ogq_json_init(&j, f, false);
+    ogq_quantize_metadata_json(&j, o, r);
     if (fclose(f) != 0 || !text) {
         free(text);
         return OGQ_NOMEM(err);
@@ -813,7 +815,7 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
         st = ogq_graph_verify(m->graph, err);
     }
     if (st == OGQ_OK)
-        st = record_metadata(m, opts, calib, r, err);
+        st = record_metadata(m, opts, r, err);
     r->opset_after = ogq_model_opset(m, "");
     r->weight_bytes_after = initializer_bytes(m->graph);
     r->seconds_total = ogq_now_seconds() - t_start;

@@ -131,6 +131,12 @@ enum ogq_status ogq_quantize_model(struct ogq_model *m, const struct ogq_calib_s
                                    const struct ogq_quantize_opts *opts,
                                    struct ogq_quant_report *report, struct ogq_error *err);
 
+/* Writes the metadata value recorded under metadata_props["onnx_gptq.quantization"]
+ * (schema in README "Metadata") for settings `o` and the finished report `r`. */
+struct ogq_json;
+void ogq_quantize_metadata_json(struct ogq_json *j, const struct ogq_quantize_opts *o,
+                                const struct ogq_quant_report *r);
+
 /* Shell-style glob: '*' any run, '?' one character. */
 bool ogq_glob_match(const char *pattern, const char *text);
 

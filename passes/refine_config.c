@@ -557,7 +557,7 @@ void ogq_refine_config_init(struct ogq_refine_config *c)
         .log_norm = true,
         .scale_log_norm = false,
         .hessian_batch_size = 32,
-        .num_probes = 8,
+        .num_probes = 2,
     };
     c->gradual_activation_quantization_config = (struct ogq_gaq_config){
         .enabled = true,

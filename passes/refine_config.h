@@ -41,7 +41,7 @@ struct ogq_hessian_weights_config {
     bool scale_log_norm;          /* default false */
     int64_t hessian_batch_size;   /* default 32 (accepted for compatibility; we use the
                                      calibration batches) */
-    int64_t num_probes;           /* ours: random directions per sample, default 8 */
+    int64_t num_probes;           /* ours: random directions per sample, default 2 */
 };
 
 struct ogq_gaq_config {

@@ -269,28 +269,8 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
         ogq_json_end_object(&j);
     }
     ogq_json_end_array(&j);
-    ogq_json_key(&j, "activations");
-    ogq_json_begin_array(&j);
-    for (size_t i = 0; i < r->n_acts; i++) {
-        const struct ogq_act_report *a = &r->acts[i];
-        ogq_json_begin_object(&j);
-        ogq_json_key(&j, "tensor");
-        ogq_json_string(&j, a->tensor);
-        ogq_json_key(&j, "role");
-        ogq_json_string(&j, a->is_output ? "output" : "input");
-        ogq_json_key(&j, "scale");
-        ogq_json_double(&j, a->qp.scale);
-        ogq_json_key(&j, "zero_point");
-        ogq_json_int(&j, a->qp.zero_point);
-        ogq_json_key(&j, "lo");
-        ogq_json_double(&j, a->qp.lo);
-        ogq_json_key(&j, "hi");
-        ogq_json_double(&j, a->qp.hi);
-        ogq_json_key(&j, "nonfinite_values");
-        ogq_json_int(&j, a->nonfinite);
-        ogq_json_end_object(&j);
-    }
-    ogq_json_end_array(&j);
+    ogq_json_key(&j, "metadata"); /* as recorded in the model, activation pairs included */
+    ogq_quantize_metadata_json(&j, o, r);
     ogq_json_key(&j, "totals");
     ogq_json_begin_object(&j);
     ogq_json_key(&j, "layers");

@@ -688,7 +688,7 @@ static void test_errors(void)
     /* The defaults. */
     ogq_hessian_scores_opts_init(&o);
     CU_ASSERT_EQUAL(o.num_samples, 32);
-    CU_ASSERT_EQUAL(o.num_probes, 8);
+    CU_ASSERT_EQUAL(o.num_probes, 2);
     CU_ASSERT_DOUBLE_EQUAL(o.rel_eps, 1e-3, 0.0);
     CU_ASSERT_EQUAL(o.seed, 0);
     CU_ASSERT_EQUAL(o.threads, 0);

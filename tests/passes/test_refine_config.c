@@ -338,7 +338,7 @@ static void test_defaults(void)
     CU_ASSERT(c.hessian_weights_config.log_norm);
     CU_ASSERT(!c.hessian_weights_config.scale_log_norm);
     CU_ASSERT_EQUAL(c.hessian_weights_config.hessian_batch_size, 32);
-    CU_ASSERT_EQUAL(c.hessian_weights_config.num_probes, 8);
+    CU_ASSERT_EQUAL(c.hessian_weights_config.num_probes, 2);
     CU_ASSERT(c.gradual_activation_quantization_config.enabled);
     CU_ASSERT_EQUAL(c.gradual_activation_quantization_config.initial_q_fraction, 0.0);
     CU_ASSERT_EQUAL(c.gradual_activation_quantization_config.target_q_fraction, 1.0);

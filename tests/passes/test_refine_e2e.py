@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "runtime", "ort"))
 sys.path.insert(0, HERE)
 import gen_models  # noqa: E402
-from test_quantize_e2e import correlated, smooth_images  # noqa: E402
+from test_quantize_e2e import correlated, quantize, run_ours, smooth_images  # noqa: E402
 
 results = {"passed": 0, "failed": 0}
 METADATA_KEY = "onnx_gptq.quantization"
@@ -64,22 +64,6 @@ def run_ort(path, feeds, optimize=False, optimized_path=None):
         so.optimized_model_filepath = optimized_path
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     return s.run(None, feeds)
-
-
-def run_ours(tool, path, feeds, tmp):
-    inp, out = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
-    np.savez(inp, **feeds)
-    r = subprocess.run([tool, "run", path, "--input", inp, "--output", out, "--batch-size", "64"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, r.stderr.strip()
-    z = np.load(out)
-    return [z[k] for k in z.files], ""
-
-
-def quantize(tool, model, calib, out, *flags):
-    return subprocess.run([tool, "quantize", model, "--calib", calib, "-o", out, "--quiet",
-                           *flags], capture_output=True, text=True)
 
 
 def snr_db(ref, got):
