@@ -73,6 +73,7 @@ static struct ogq_value *find_bias(const struct ogq_model *m, const struct ogq_t
 struct layer_ctx {
     struct ogq_target *t;
     const struct ogq_act_site *site; /* quantizer of the layer's input, or NULL */
+    bool fold_site;                  /* no GAQ: moments of Q(a) instead of (a, Q(a) − a) */
     struct ogq_layer_moments *mom;   /* [groups] */
     const double *sample_w;          /* [n_samples] per-sample weights, or NULL */
     int64_t sample0, batch_samples;  /* current batch */
@@ -138,8 +139,13 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
     if (lc->site) {
         if (!grow(&lc->d, &lc->d_cap, (size_t)a->numel))
             return OGQ_NOMEM(err);
-        ogq_act_quant_delta(&lc->site->qp, ad, lc->d, a->numel);
-        dd = lc->d;
+        if (lc->fold_site) { /* only q = 1 matters: the quantized input itself */
+            ogq_act_fake_quant(&lc->site->qp, ad, lc->d, a->numel);
+            ad = lc->d;
+        } else {
+            ogq_act_quant_delta(&lc->site->qp, ad, lc->d, a->numel);
+            dd = lc->d;
+        }
     }
     const int64_t bs = lc->batch_samples;
     if (t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a)) {
@@ -613,6 +619,9 @@ enum ogq_status ogq_quantize_lockstep(struct ogq_model *m, struct ogq_target *ts
         lc.site = ogq_act_site_of_fq(sites, ns, t->node->inputs[0]);
         if (lc.site && lc.site->student_on)
             lc.site = NULL; /* an upstream output site: the student input is quantized already */
+        /* The (a, d) split is only needed to anneal q during refinement: without GAQ the
+         * moments of Q(a) alone are exact and cost 2 k×k products instead of 4.5. */
+        lc.fold_site = lc.site && !(o->refine && cfg->gradual_activation_quantization_config.enabled);
         lc.sample_w = sample_w ? sample_w + i * (size_t)c->n_samples : NULL;
         lc.mom = calloc((size_t)t->groups, sizeof *lc.mom);
         if (!lc.mom) {
@@ -620,7 +629,7 @@ enum ogq_status ogq_quantize_lockstep(struct ogq_model *m, struct ogq_target *ts
             break;
         }
         for (int64_t j = 0; st == OGQ_OK && j < t->groups; j++)
-            st = ogq_moments_init(&lc.mom[j], t->cols, bv != NULL, lc.site != NULL, err);
+            st = ogq_moments_init(&lc.mom[j], t->cols, bv != NULL, lc.site && !lc.fold_site, err);
         double t0 = ogq_now_seconds();
         if (st == OGQ_OK)
             st = collect_moments(te, se, &lc, c, err);
