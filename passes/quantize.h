@@ -88,6 +88,8 @@ struct ogq_layer_report {
     double loss_start;  /* lockstep mode: the same for GPTQ (or RTN) before refinement */
     bool refined;       /* refinement ran on this layer */
     bool refine_kept_start; /* ... and did not improve it: the start codes are kept */
+    int64_t refine_rejected_validation; /* conv groups whose refinement was better on the
+                                         * training rows but not on the held-out ones */
     int64_t refine_steps;
     int64_t codes_changed;  /* by refinement */
     bool bias_refined;      /* the layer's bias was trained */

@@ -58,7 +58,9 @@ static struct ogq_value *find_bias(const struct ogq_model *m, const struct ogq_t
             return NULL;
         b = add->inputs[1 - y->uses[0].input];
     }
-    if (!b || !ogq_value_is_constant(m, b) || b->n_uses != 1 || b->is_graph_input)
+    /* A bias also declared as a graph input (IR < 4 exports) is a constant like the
+     * weights; refining it changes the input's default value. */
+    if (!b || !ogq_value_is_constant(m, b) || b->n_uses != 1)
         return NULL;
     const struct ogq_tensor *bt = b->initializer;
     if (!bt || bt->dtype != OGQ_DTYPE_FLOAT || bt->numel != outs)
@@ -74,7 +76,9 @@ struct layer_ctx {
     struct ogq_target *t;
     const struct ogq_act_site *site; /* quantizer of the layer's input, or NULL */
     bool fold_site;                  /* no GAQ: moments of Q(a) instead of (a, Q(a) − a) */
-    struct ogq_layer_moments *mom;   /* [groups] */
+    struct ogq_layer_moments *mom;   /* [groups], every calibration row */
+    struct ogq_layer_moments *val;   /* [groups], the validation rows again, or NULL */
+    bool in_val;                     /* the current batch is a validation batch */
     const double *sample_w;          /* [n_samples] per-sample weights, or NULL */
     int64_t sample0, batch_samples;  /* current batch */
     float *x;                        /* teacher input of the current batch */
@@ -122,6 +126,11 @@ static double sample_weight(const struct layer_ctx *lc, int64_t s)
     return lc->sample_w ? lc->sample_w[lc->sample0 + s] : 1.0;
 }
 
+static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_moments *mom,
+                                        const struct ogq_node *node,
+                                        const struct ogq_rt_tensor *a, const float *ad,
+                                        const float *dd, struct ogq_error *err);
+
 static enum ogq_status student_observe(void *user, const struct ogq_node *node,
                                        const struct ogq_rt_tensor *const *in, size_t n_in,
                                        const struct ogq_rt_tensor *const *out, size_t n_out,
@@ -129,12 +138,11 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
 {
     (void)n_in, (void)out, (void)n_out;
     struct layer_ctx *lc = user;
-    struct ogq_target *t = lc->t;
     const struct ogq_rt_tensor *a = in[0];
     if (!a || a->dtype != OGQ_DTYPE_FLOAT || a->numel != lc->x_numel)
         return ogq_error_set(err, OGQ_ERR_INTERNAL,
                              "node '%s': student and teacher inputs differ in shape", node->name);
-    const float *ad = a->data, *xd = lc->x;
+    const float *ad = a->data;
     const float *dd = NULL;
     if (lc->site) {
         if (!grow(&lc->d, &lc->d_cap, (size_t)a->numel))
@@ -147,6 +155,20 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
             dd = lc->d;
         }
     }
+    OGQ_TRY(add_student_rows(lc, lc->mom, node, a, ad, dd, err));
+    if (lc->in_val)
+        OGQ_TRY(add_student_rows(lc, lc->val, node, a, ad, dd, err));
+    return OGQ_OK;
+}
+
+/* Adds one batch's rows of (a, d, x) to `mom` [groups]. */
+static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_moments *mom,
+                                        const struct ogq_node *node,
+                                        const struct ogq_rt_tensor *a, const float *ad,
+                                        const float *dd, struct ogq_error *err)
+{
+    const struct ogq_target *t = lc->t;
+    const float *xd = lc->x;
     const int64_t bs = lc->batch_samples;
     if (t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a)) {
         const int64_t k = t->cols;
@@ -156,10 +178,10 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
         const int64_t rows = a->numel / k;
         const int64_t per = bs > 0 && rows % bs == 0 ? rows / bs : 0;
         if (!lc->sample_w || per == 0)
-            return ogq_moments_add_rows(&lc->mom[0], ad, dd, xd, rows, k, 1.0, err);
+            return ogq_moments_add_rows(&mom[0], ad, dd, xd, rows, k, 1.0, err);
         for (int64_t s = 0; s < bs; s++) {
             int64_t off = s * per * k;
-            OGQ_TRY(ogq_moments_add_rows(&lc->mom[0], ad + off, dd ? dd + off : NULL, xd + off,
+            OGQ_TRY(ogq_moments_add_rows(&mom[0], ad + off, dd ? dd + off : NULL, xd + off,
                                          per, k, sample_weight(lc, s), err));
         }
         return OGQ_OK;
@@ -168,10 +190,10 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
         const int64_t mcols = a->dims[1];
         const int64_t per = bs > 0 && mcols % bs == 0 ? mcols / bs : 0;
         if (!lc->sample_w || per == 0)
-            return ogq_moments_add_cols(&lc->mom[0], ad, dd, xd, mcols, mcols, 1.0, err);
+            return ogq_moments_add_cols(&mom[0], ad, dd, xd, mcols, mcols, 1.0, err);
         for (int64_t s = 0; s < bs; s++) {
             int64_t off = s * per;
-            OGQ_TRY(ogq_moments_add_cols(&lc->mom[0], ad + off, dd ? dd + off : NULL, xd + off,
+            OGQ_TRY(ogq_moments_add_cols(&mom[0], ad + off, dd ? dd + off : NULL, xd + off,
                                          per, mcols, sample_weight(lc, s), err));
         }
         return OGQ_OK;
@@ -195,7 +217,7 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
             ogq_im2col_f32(&geom, cin, xd + off, cx);
             if (dd)
                 ogq_im2col_f32(&geom, cin, dd + off, cd);
-            OGQ_TRY(ogq_moments_add_cols(&lc->mom[j], ca, dd ? cd : NULL, cx, outsz, outsz, wb,
+            OGQ_TRY(ogq_moments_add_cols(&mom[j], ca, dd ? cd : NULL, cx, outsz, outsz, wb,
                                          err));
         }
     }
@@ -357,6 +379,28 @@ struct solved_bias {
     struct ogq_rt_tensor rt;
 };
 
+/* Refinement holds out every fifth calibration batch (when there are at least five):
+ * the rounding is trained on the others, and a refined layer is kept only if it is also
+ * better on the held-out rows, so a small calibration set is not simply memorised. */
+static bool is_validation_batch(size_t b, size_t n_batches)
+{
+    return n_batches >= 5 && b % 5 == 4;
+}
+
+/* m += alpha · other (same shape): moves rows between the full and the training set. */
+static void moments_axpy(struct ogq_layer_moments *m, const struct ogq_layer_moments *other,
+                         double alpha)
+{
+    const int64_t n = m->ka * m->ka;
+    double *dst[6] = {m->aa, m->ad, m->dd, m->ax, m->dx, m->xx};
+    double *const src[6] = {other->aa, other->ad, other->dd, other->ax, other->dx, other->xx};
+    for (int i = 0; i < 6; i++)
+        if (dst[i] && src[i])
+            for (int64_t e = 0; e < n; e++)
+                dst[i][e] += alpha * src[i][e];
+    m->weight += alpha * other->weight;
+}
+
 /* Runs every calibration batch through both executors up to the layer (observers
  * installed), filling lc->mom. */
 static enum ogq_status collect_moments(struct ogq_executor *te, struct ogq_executor *se,
@@ -374,6 +418,7 @@ static enum ogq_status collect_moments(struct ogq_executor *te, struct ogq_execu
     for (size_t b = 0; b < c->n_batches; b++) {
         lc->batch_samples = batch_samples(c, b);
         lc->x_numel = -1;
+        lc->in_val = lc->val && is_validation_batch(b, c->n_batches);
         OGQ_TRY(ogq_executor_run(te, c->batches[b], err));
         OGQ_TRY(ogq_executor_run(se, c->batches[b], err));
         lc->sample0 += lc->batch_samples;
@@ -418,7 +463,7 @@ static enum ogq_status solve_layer(struct ogq_target *t, struct layer_ctx *lc, c
     for (int64_t j = 0; st == OGQ_OK && j < t->groups; j++) {
         const float *wj = w + j * rows * cols;
         const float *bj = bias ? bias + j * rows : NULL;
-        const struct ogq_layer_moments *mo = &lc->mom[j];
+        struct ogq_layer_moments *mo = &lc->mom[j];
         if (!(mo->weight > 0.0)) {
             st = ogq_error_set(err, OGQ_ERR_USAGE, "node '%s': no calibration rows reached it",
                                t->node->name);
@@ -459,6 +504,8 @@ static enum ogq_status solve_layer(struct ogq_target *t, struct layer_ctx *lc, c
             continue;
         }
         double t0 = ogq_now_seconds();
+        if (lc->val)
+            moments_axpy(mo, &lc->val[j], -1.0); /* train on the other rows */
         struct ogq_refine_layer in = {
             .w = wj, .bias = bj, .rows = rows, .cols = cols, .start = &qs[j],
             .prequant = qs[j].prequant, .mom = mo, .loss_weight = layer_weight, .steps = steps,
@@ -469,6 +516,8 @@ static enum ogq_status solve_layer(struct ogq_target *t, struct layer_ctx *lc, c
             ogq_error_prefix(err, "refining node '%s' (%s)", t->node->name, t->node->op_type);
             break;
         }
+        if (res.q.prequant == qs[j].prequant)
+            res.q.prequant = NULL; /* a shallow copy of the start's: freed with the start */
         if (bj && o->refine_cfg.train_bias) {
             /* Closed-form bias on the chosen codes; kept only if it lowers the loss. */
             ogq_qweight_dequantize(&res.q, deq);
@@ -491,18 +540,38 @@ static enum ogq_status solve_layer(struct ogq_target *t, struct layer_ctx *lc, c
                 free(bb);
             }
         }
+        l->final_q = res.final_q;
+        bool use = !res.kept_start;
+        const float *res_bias = res.bias && o->refine_cfg.train_bias ? res.bias : bj;
+        if (lc->val) {
+            const struct ogq_layer_moments *vm = &lc->val[j];
+            if (use && vm->weight > 0.0) {
+                ogq_qweight_dequantize(&qs[j], deq);
+                double lv_start = ogq_moments_loss(vm, deq, bj, wj, bj, rows, 1.0);
+                ogq_qweight_dequantize(&res.q, deq);
+                double lv_res = ogq_moments_loss(vm, deq, res_bias, wj, bj, rows, 1.0);
+                if (!(lv_res < lv_start)) {
+                    use = false;
+                    l->refine_rejected_validation++;
+                }
+            }
+            moments_axpy(mo, vm, 1.0); /* every row again, for the reported loss */
+        }
         l->seconds_refine += ogq_now_seconds() - t0;
-        loss += res.loss_final;
+        if (!use) {
+            loss += ls;
+            ogq_refine_result_fini(&res);
+            continue;
+        }
+        ogq_qweight_dequantize(&res.q, deq);
+        loss += ogq_moments_loss(mo, deq, res_bias, wj, bj, rows, 1.0);
         l->codes_changed += res.codes_changed;
         l->final_q = res.final_q;
-        if (res.bias && !res.kept_start && o->refine_cfg.train_bias) {
-            memcpy(bias_out + j * rows, res.bias, (size_t)rows * sizeof *bias_out);
+        if (res_bias != bj) {
+            memcpy(bias_out + j * rows, res_bias, (size_t)rows * sizeof *bias_out);
             l->bias_refined = true;
         }
-        if (!res.kept_start)
-            l->refine_kept_start = false;
-        if (res.q.prequant == qs[j].prequant)
-            res.q.prequant = NULL; /* a shallow copy of the start's: freed with the start */
+        l->refine_kept_start = false;
         ogq_qweight_fini(&qs[j]);
         qs[j] = res.q;
         memset(&res.q, 0, sizeof res.q);
@@ -628,8 +697,17 @@ enum ogq_status ogq_quantize_lockstep(struct ogq_model *m, struct ogq_target *ts
             st = OGQ_NOMEM(err);
             break;
         }
-        for (int64_t j = 0; st == OGQ_OK && j < t->groups; j++)
-            st = ogq_moments_init(&lc.mom[j], t->cols, bv != NULL, lc.site && !lc.fold_site, err);
+        if (o->refine && is_validation_batch(4, c->n_batches)) {
+            lc.val = calloc((size_t)t->groups, sizeof *lc.val);
+            if (!lc.val)
+                st = OGQ_NOMEM(err);
+        }
+        for (int64_t j = 0; st == OGQ_OK && j < t->groups; j++) {
+            bool delta = lc.site && !lc.fold_site;
+            st = ogq_moments_init(&lc.mom[j], t->cols, bv != NULL, delta, err);
+            if (st == OGQ_OK && lc.val)
+                st = ogq_moments_init(&lc.val[j], t->cols, bv != NULL, delta, err);
+        }
         double t0 = ogq_now_seconds();
         if (st == OGQ_OK)
             st = collect_moments(te, se, &lc, c, err);
@@ -652,9 +730,13 @@ enum ogq_status ogq_quantize_lockstep(struct ogq_model *m, struct ogq_target *ts
         double t_layer = ogq_now_seconds() - t0;
         l->seconds = t_layer;
         t_solve += t_layer;
-        for (int64_t j = 0; j < t->groups; j++)
+        for (int64_t j = 0; j < t->groups; j++) {
             ogq_moments_fini(&lc.mom[j]);
+            if (lc.val)
+                ogq_moments_fini(&lc.val[j]);
+        }
         free(lc.mom);
+        free(lc.val);
         free(lc.x);
         free(lc.d);
         free(lc.col);

@@ -116,7 +116,8 @@ static void print_table(const struct ogq_quant_report *r, const struct ogq_quant
         if (o->refine) {
             char what[32];
             if (l->refine_kept_start)
-                snprintf(what, sizeof what, "kept start");
+                snprintf(what, sizeof what, "%s",
+                         l->refine_rejected_validation ? "kept (held-out)" : "kept start");
             else
                 snprintf(what, sizeof what, "%lld codes%s", (long long)l->codes_changed,
                          l->bias_refined ? "+bias" : "");
@@ -249,6 +250,8 @@ static bool write_report(const char *path, const struct ogq_quant_report *r,
                 ogq_json_begin_object(&j);
                 ogq_json_key(&j, "kept_start");
                 ogq_json_bool(&j, l->refine_kept_start);
+                ogq_json_key(&j, "rejected_on_held_out_rows");
+                ogq_json_int(&j, l->refine_rejected_validation);
                 ogq_json_key(&j, "codes_changed");
                 ogq_json_int(&j, l->codes_changed);
                 ogq_json_key(&j, "bias_refined");
