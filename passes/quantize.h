@@ -12,6 +12,11 @@
  * layer (GPTQ and, for the report, RTN); rewriting the graph; recording the settings in
  * metadata_props["onnx_gptq.quantization"].
  *
+ * With activation quantization or refinement the pass runs in lockstep mode instead
+ * (quantize_lockstep.c): float teacher and quantized student side by side, one layer at a
+ * time on moments of (student input, teacher input); activation Q/DQ pairs and refined
+ * codes/biases are written; see docs/refinement.md.
+ *
  * One-shot mode keeps every target's Hessian at once (memory Σ K² doubles); sequential
  * mode handles one target at a time, computing its Hessian from inputs produced by the
  * already-quantized earlier layers (weights overridden in the executor), so at most one
