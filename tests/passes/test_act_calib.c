@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "passes/act_calib.h"
+#include "test_random.h"
 
 #define NB OGQ_ACT_HIST_BINS
 #define MSE_VS_BRUTE 1.05 /* histogram-chosen MSE range vs the best raw-sample grid point */
@@ -34,17 +35,9 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t xorshift(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static double urand(uint64_t *s) /* [0, 1) */
 {
-    return (double)(xorshift(s) >> 11) * 0x1.0p-53;
+    return test_uniform(s);
 }
 
 static double grand(uint64_t *s) /* N(0, 1), Box-Muller */

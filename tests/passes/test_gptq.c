@@ -16,26 +16,13 @@
 #include <string.h>
 
 #include "passes/gptq.h"
+#include "test_random.h"
 
 #define TOL_EXACT 1e-5 /* float round-off between two routes to the same update */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static double rand_uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-
-static double rand_normal(void)
-{
-    double u1 = rand_uniform(), u2 = rand_uniform();
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
+static double rand_normal(void) { return test_normal(&rng_state); }
 
 /* X [n, k]: correlated features (random mixing) with a few outlier channels. */
 static float *make_inputs(int64_t n, int64_t k, int outliers)

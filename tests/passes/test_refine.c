@@ -29,6 +29,7 @@
 #include "passes/layer_moments.h"
 #include "passes/refine.h"
 #include "runtime/linalg.h"
+#include "test_random.h"
 
 #define TOL_MOM 1e-4       /* float chunk products vs double rows, relative to the energy */
 #define TOL_EXACT 1e-12    /* the same double computation reached twice */
@@ -40,21 +41,8 @@
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
-static double rand_uniform(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-
-static double rand_normal(void)
-{
-    double u1 = rand_uniform(), u2 = rand_uniform();
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
+static double rand_uniform(void) { return test_uniform(&rng_state); }
+static double rand_normal(void) { return test_normal(&rng_state); }
 
 /* ------------------------------------------------------------ synthetic layer inputs */
 
