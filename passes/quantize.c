@@ -283,6 +283,32 @@ struct observer_ctx {
     size_t col_cap;
 };
 
+bool ogq_grow_floats(float **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    float *q = realloc(*p, need * sizeof *q);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = need;
+    return true;
+}
+
+enum ogq_status ogq_target_check_input(const struct ogq_target *t, const struct ogq_node *node,
+                                       const struct ogq_rt_tensor *x, struct ogq_error *err)
+{
+    if (!x || x->dtype != OGQ_DTYPE_FLOAT)
+        return ogq_error_set(err, OGQ_ERR_UNSUPPORTED,
+                             "node '%s' (%s): input is not float32; cannot calibrate", node->name,
+                             node->op_type);
+    bool rows = t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a);
+    if (rows && (x->rank < 1 || x->dims[x->rank - 1] != t->cols))
+        return ogq_error_set(err, OGQ_ERR_FORMAT, "node '%s': input's last dim is not K = %lld",
+                             node->name, (long long)t->cols);
+    return OGQ_OK;
+}
+
 static enum ogq_status alloc_hessians(struct ogq_target *t, struct ogq_error *err)
 {
     t->h = calloc((size_t)t->groups, sizeof *t->h);
@@ -302,18 +328,10 @@ static enum ogq_status observe_input(void *user, const struct ogq_node *node,
     struct observer_ctx *oc = user;
     struct ogq_target *t = oc->t;
     const struct ogq_rt_tensor *x = inputs[0];
-    if (!x || x->dtype != OGQ_DTYPE_FLOAT)
-        return ogq_error_set(err, OGQ_ERR_UNSUPPORTED,
-                             "node '%s' (%s): input is not float32; cannot calibrate", node->name,
-                             node->op_type);
+    OGQ_TRY(ogq_target_check_input(t, node, x, err));
     const float *xd = x->data;
-    if (t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a)) {
-        int64_t k = t->cols;
-        if (x->rank < 1 || x->dims[x->rank - 1] != k)
-            return ogq_error_set(err, OGQ_ERR_FORMAT, "node '%s': input's last dim is not K = %lld",
-                                 node->name, (long long)k);
-        return ogq_hessian_add_rows(&t->h[0], xd, x->numel / k, k, err);
-    }
+    if (t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a))
+        return ogq_hessian_add_rows(&t->h[0], xd, x->numel / t->cols, t->cols, err);
     if (t->kind == OGQ_TARGET_GEMM) /* transA: A is [K, M], i.e. the rows transposed */
         return ogq_hessian_add_cols(&t->h[0], xd, x->dims[1], x->dims[1], err);
     /* Conv: im2col patches of each image and conv group. */
@@ -322,14 +340,8 @@ static enum ogq_status observe_input(void *user, const struct ogq_node *node,
     int64_t group;
     OGQ_TRY(ogq_conv_node_geom(node, x->rank, x->dims, w->dims, &geom, &group, err));
     int64_t cin = w->dims[1], out = ogq_conv_geom_out_size(&geom), in = ogq_conv_geom_in_size(&geom);
-    size_t need = (size_t)(t->cols * out);
-    if (need > oc->col_cap) {
-        float *grown = realloc(oc->col, need * sizeof *grown);
-        if (!grown)
-            return OGQ_NOMEM(err);
-        oc->col = grown;
-        oc->col_cap = need;
-    }
+    if (!ogq_grow_floats(&oc->col, &oc->col_cap, (size_t)(t->cols * out)))
+        return OGQ_NOMEM(err);
     int64_t c_total = x->dims[1];
     for (int64_t b = 0; b < x->dims[0]; b++) {
         for (int64_t j = 0; j < t->groups; j++) {

@@ -11,6 +11,15 @@
 
 double ogq_now_seconds(void);
 
+/* Grows *p (float array of *cap elements) to at least `need`; false when out of memory
+ * (*p unchanged). */
+bool ogq_grow_floats(float **p, size_t *cap, size_t need);
+
+/* The checks every calibration observer makes on a target's input: float32, and for
+ * row-major layouts (MatMul, Gemm without transA) a last dimension of K. */
+enum ogq_status ogq_target_check_input(const struct ogq_target *t, const struct ogq_node *node,
+                                       const struct ogq_rt_tensor *x, struct ogq_error *err);
+
 void ogq_quantize_progress(const struct ogq_quantize_opts *o, const char *phase, size_t done,
                            size_t total);
 

@@ -90,18 +90,6 @@ struct layer_ctx {
     size_t col_cap;
 };
 
-static bool grow(float **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return true;
-    float *q = realloc(*p, need * sizeof *q);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = need;
-    return true;
-}
-
 static enum ogq_status teacher_observe(void *user, const struct ogq_node *node,
                                        const struct ogq_rt_tensor *const *in, size_t n_in,
                                        const struct ogq_rt_tensor *const *out, size_t n_out,
@@ -110,11 +98,8 @@ static enum ogq_status teacher_observe(void *user, const struct ogq_node *node,
     (void)n_in, (void)out, (void)n_out;
     struct layer_ctx *lc = user;
     const struct ogq_rt_tensor *x = in[0];
-    if (!x || x->dtype != OGQ_DTYPE_FLOAT)
-        return ogq_error_set(err, OGQ_ERR_UNSUPPORTED,
-                             "node '%s' (%s): input is not float32; cannot calibrate", node->name,
-                             node->op_type);
-    if (!grow(&lc->x, &lc->x_cap, (size_t)x->numel))
+    OGQ_TRY(ogq_target_check_input(lc->t, node, x, err));
+    if (!ogq_grow_floats(&lc->x, &lc->x_cap, (size_t)x->numel))
         return OGQ_NOMEM(err);
     memcpy(lc->x, x->data, (size_t)x->numel * sizeof *lc->x);
     lc->x_numel = x->numel;
@@ -145,7 +130,7 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
     const float *ad = a->data;
     const float *dd = NULL;
     if (lc->site) {
-        if (!grow(&lc->d, &lc->d_cap, (size_t)a->numel))
+        if (!ogq_grow_floats(&lc->d, &lc->d_cap, (size_t)a->numel))
             return OGQ_NOMEM(err);
         if (lc->fold_site) { /* only q = 1 matters: the quantized input itself */
             ogq_act_fake_quant(&lc->site->qp, ad, lc->d, a->numel);
@@ -171,10 +156,7 @@ static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_m
     const float *xd = lc->x;
     const int64_t bs = lc->batch_samples;
     if (t->kind == OGQ_TARGET_MATMUL || (t->kind == OGQ_TARGET_GEMM && !t->trans_a)) {
-        const int64_t k = t->cols;
-        if (a->rank < 1 || a->dims[a->rank - 1] != k)
-            return ogq_error_set(err, OGQ_ERR_FORMAT, "node '%s': input's last dim is not K = %lld",
-                                 node->name, (long long)k);
+        const int64_t k = t->cols; /* checked on the teacher's (same-shaped) input */
         const int64_t rows = a->numel / k;
         const int64_t per = bs > 0 && rows % bs == 0 ? rows / bs : 0;
         if (!lc->sample_w || per == 0)
@@ -205,7 +187,7 @@ static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_m
     OGQ_TRY(ogq_conv_node_geom(node, a->rank, a->dims, w->dims, &geom, &group, err));
     const int64_t cin = w->dims[1], outsz = ogq_conv_geom_out_size(&geom);
     const int64_t insz = ogq_conv_geom_in_size(&geom), patch = t->cols * outsz;
-    if (!grow(&lc->col, &lc->col_cap, (size_t)(3 * patch)))
+    if (!ogq_grow_floats(&lc->col, &lc->col_cap, (size_t)(3 * patch)))
         return OGQ_NOMEM(err);
     float *ca = lc->col, *cd = lc->col + patch, *cx = lc->col + 2 * patch;
     const int64_t c_total = a->dims[1];
