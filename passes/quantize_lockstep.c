@@ -111,8 +111,7 @@ static double sample_weight(const struct layer_ctx *lc, int64_t s)
     return lc->sample_w ? lc->sample_w[lc->sample0 + s] : 1.0;
 }
 
-static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_moments *mom,
-                                        const struct ogq_node *node,
+static enum ogq_status add_student_rows(struct layer_ctx *lc, const struct ogq_node *node,
                                         const struct ogq_rt_tensor *a, const float *ad,
                                         const float *dd, struct ogq_error *err);
 
@@ -140,15 +139,25 @@ static enum ogq_status student_observe(void *user, const struct ogq_node *node,
             dd = lc->d;
         }
     }
-    OGQ_TRY(add_student_rows(lc, lc->mom, node, a, ad, dd, err));
-    if (lc->in_val)
-        OGQ_TRY(add_student_rows(lc, lc->val, node, a, ad, dd, err));
+    return add_student_rows(lc, node, a, ad, dd, err);
+}
+
+/* Rows (or transposed rows) of conv group j into the layer's moments, and again into the
+ * validation moments during a validation batch. */
+static enum ogq_status add_rows(struct layer_ctx *lc, int64_t j, bool transposed,
+                                const float *a, const float *d, const float *x, int64_t n,
+                                int64_t ld, double w, struct ogq_error *err)
+{
+    for (int pass = 0; pass < (lc->in_val ? 2 : 1); pass++) {
+        struct ogq_layer_moments *m = pass ? &lc->val[j] : &lc->mom[j];
+        OGQ_TRY(transposed ? ogq_moments_add_cols(m, a, d, x, n, ld, w, err)
+                           : ogq_moments_add_rows(m, a, d, x, n, ld, w, err));
+    }
     return OGQ_OK;
 }
 
-/* Adds one batch's rows of (a, d, x) to `mom` [groups]. */
-static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_moments *mom,
-                                        const struct ogq_node *node,
+/* Adds one batch's rows of (a, d, x) to the layer's moments. */
+static enum ogq_status add_student_rows(struct layer_ctx *lc, const struct ogq_node *node,
                                         const struct ogq_rt_tensor *a, const float *ad,
                                         const float *dd, struct ogq_error *err)
 {
@@ -160,11 +169,11 @@ static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_m
         const int64_t rows = a->numel / k;
         const int64_t per = bs > 0 && rows % bs == 0 ? rows / bs : 0;
         if (!lc->sample_w || per == 0)
-            return ogq_moments_add_rows(&mom[0], ad, dd, xd, rows, k, 1.0, err);
+            return add_rows(lc, 0, false, ad, dd, xd, rows, k, 1.0, err);
         for (int64_t s = 0; s < bs; s++) {
             int64_t off = s * per * k;
-            OGQ_TRY(ogq_moments_add_rows(&mom[0], ad + off, dd ? dd + off : NULL, xd + off,
-                                         per, k, sample_weight(lc, s), err));
+            OGQ_TRY(add_rows(lc, 0, false, ad + off, dd ? dd + off : NULL, xd + off, per, k,
+                             sample_weight(lc, s), err));
         }
         return OGQ_OK;
     }
@@ -172,11 +181,11 @@ static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_m
         const int64_t mcols = a->dims[1];
         const int64_t per = bs > 0 && mcols % bs == 0 ? mcols / bs : 0;
         if (!lc->sample_w || per == 0)
-            return ogq_moments_add_cols(&mom[0], ad, dd, xd, mcols, mcols, 1.0, err);
+            return add_rows(lc, 0, true, ad, dd, xd, mcols, mcols, 1.0, err);
         for (int64_t s = 0; s < bs; s++) {
             int64_t off = s * per;
-            OGQ_TRY(ogq_moments_add_cols(&mom[0], ad + off, dd ? dd + off : NULL, xd + off,
-                                         per, mcols, sample_weight(lc, s), err));
+            OGQ_TRY(add_rows(lc, 0, true, ad + off, dd ? dd + off : NULL, xd + off, per, mcols,
+                             sample_weight(lc, s), err));
         }
         return OGQ_OK;
     }
@@ -199,8 +208,7 @@ static enum ogq_status add_student_rows(struct layer_ctx *lc, struct ogq_layer_m
             ogq_im2col_f32(&geom, cin, xd + off, cx);
             if (dd)
                 ogq_im2col_f32(&geom, cin, dd + off, cd);
-            OGQ_TRY(ogq_moments_add_cols(&mom[j], ca, dd ? cd : NULL, cx, outsz, outsz, wb,
-                                         err));
+            OGQ_TRY(add_rows(lc, j, true, ca, dd ? cd : NULL, cx, outsz, outsz, wb, err));
         }
     }
     return OGQ_OK;
